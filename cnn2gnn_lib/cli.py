@@ -1,0 +1,127 @@
+"""The command line: ``python -m cnn2gnn_lib <command>``.
+
+Commands:
+
+* ``train-teacher``: train (or reuse) a CNN teacher and print its test accuracy;
+* ``info``: versions, device, fast mode, where the data is and whether DGL imports.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import config, data, teachers
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda, cuda:1, mps or auto (default: $CNN2GNN_DEVICE or auto)")
+    parser.add_argument("--data-root", default=None,
+                        help="folder holding the dataset files (default: search the usual places)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--fast", dest="fast", action="store_true", default=None,
+                      help="small data and few epochs (default when CNN2GNN_FAST=1 or CI is set)")
+    mode.add_argument("--full", dest="fast", action="store_false",
+                      help="whole dataset and the full number of epochs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cnn2gnn_lib",
+        description="CNN2GNN book companion: train CNN teachers on real images (and, in later "
+                    "chapters, distil them into a two-layer GNN student).",
+        epilog="Example: python -m cnn2gnn_lib train-teacher --dataset fashion-mnist "
+               "--arch resnet20")
+    commands = parser.add_subparsers(dest="command", metavar="command")
+
+    teacher = commands.add_parser(
+        "train-teacher", help="train a CNN teacher (reuses a finished run with the same settings)",
+        description="Train a CNN teacher and report its test accuracy. A finished run with the "
+                    "same settings is loaded instead of retrained; an interrupted one resumes.")
+    teacher.add_argument("--dataset", default="fashion-mnist", choices=sorted(data.DATASETS))
+    teacher.add_argument("--arch", default="resnet20", choices=teachers.ARCHITECTURES)
+    teacher.add_argument("--epochs", type=int, default=None,
+                         help="epochs (default: the mode's budget, "
+                              f"{config.FULL_BUDGET.teacher_epochs} full / "
+                              f"{config.FAST_BUDGET.teacher_epochs} fast)")
+    teacher.add_argument("--batch-size", type=int, default=128)
+    teacher.add_argument("--lr", type=float, default=0.1,
+                         help="peak learning rate for batch 128, scaled linearly (default 0.1)")
+    teacher.add_argument("--weight-decay", type=float, default=5e-4)
+    teacher.add_argument("--schedule", choices=("onecycle", "cosine"), default="onecycle")
+    teacher.add_argument("--seed", type=int, default=0)
+    teacher.add_argument("--out", default=None,
+                         help="artifacts folder (default: $CNN2GNN_ARTIFACTS or ./artifacts)")
+    teacher.add_argument("--retrain", action="store_true",
+                         help="train again even if a finished checkpoint exists")
+    teacher.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    teacher.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    _add_common(teacher)
+
+    info = commands.add_parser("info", help="show versions, device, data location and DGL status")
+    _add_common(info)
+    return parser
+
+
+def _train_teacher(args: argparse.Namespace) -> int:
+    from . import training
+
+    cfg = training.TeacherConfig.for_budget(
+        args.fast, dataset=args.dataset, arch=args.arch, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        schedule=args.schedule, seed=args.seed)
+    device = config.pick_device(args.device)
+    mode = "fast" if config.budget(args.fast).fast else "full"
+    print(f"training {cfg.arch} on {cfg.dataset} ({mode} mode, {cfg.epochs} epochs, "
+          f"batch {cfg.batch_size}) on {device}", flush=True)
+    runner = training.train_teacher if args.retrain else training.train_or_load
+    kwargs = dict(device=device, out_dir=args.out, root=args.data_root,
+                  progress=not args.no_progress)
+    if args.retrain:
+        kwargs["resume"] = False
+    result = runner(cfg, **kwargs)
+    m = result.metrics
+    if result.loaded:
+        print("loaded the finished checkpoint of these settings (use --retrain to train again)")
+    print(f"{cfg.arch} on {cfg.dataset}: test accuracy {m['test_accuracy']:.4f} "
+          f"({m['test_images']} test images) after {m['epochs']} epochs, "
+          f"{m['train_seconds'] / 60:.1f} min training; checkpoint {result.path}")
+    if args.json:
+        print(json.dumps({"config": cfg.to_dict(), "metrics": m}, indent=2))
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from . import dgl_bridge, training
+
+    for key, value in training.versions().items():
+        print(f"{key:>14}: {value}")
+    print(f"{'device':>14}: {config.pick_device(args.device)}")
+    print(f"{'fast mode':>14}: {config.budget(args.fast)}")
+    print(f"{'dgl':>14}: {dgl_bridge.dgl_status()}")
+    try:
+        train = data.load_dataset("fashion-mnist", "train", args.data_root)
+        print(f"{'fashion-mnist':>14}: {train}")
+    except data.DatasetError as error:
+        print(f"{'fashion-mnist':>14}: not found\n{error}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "train-teacher":
+            return _train_teacher(args)
+        return _info(args)
+    except (ValueError, RuntimeError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Figures of the book, drawn with matplotlib from real data.
+
+Each function takes data (a dataset, a history, predictions), draws one figure and returns the
+matplotlib ``Figure`` so a notebook can show it and a script can save it as PNG.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .data import ImageDataset
+
+
+def show_images(dataset: ImageDataset, per_class: int = 8, seed: int = 0,
+                title: str | None = None):
+    """A grid with ``per_class`` images of every class, one row per class, labelled."""
+    generator = torch.Generator().manual_seed(seed)
+    classes = dataset.classes
+    fig, axes = plt.subplots(len(classes), per_class,
+                             figsize=(per_class * 0.9, len(classes) * 0.95), squeeze=False)
+    for label, name in enumerate(classes):
+        members = (dataset.targets == label).nonzero().squeeze(1)
+        picks = members[torch.randperm(len(members), generator=generator)[:per_class]]
+        for column in range(per_class):
+            ax = axes[label, column]
+            ax.axis("off")
+            if column < len(picks):
+                image = dataset.images[picks[column]].permute(1, 2, 0).numpy()
+                ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image,
+                          cmap="gray" if image.shape[-1] == 1 else None)
+        axes[label, 0].text(-2, dataset.images.shape[2] / 2, name, ha="right", va="center",
+                            fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: Sequence[dict], title: str | None = None):
+    """Loss and accuracy per epoch (train, and test where the run monitored it)."""
+    epochs = [row["epoch"] for row in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train")
+    right.plot(epochs, [r["train_acc"] for r in history], marker="o", label="train")
+    if "test_loss" in history[0]:
+        left.plot(epochs, [r["test_loss"] for r in history], marker="s", label="test")
+        right.plot(epochs, [r["test_accuracy"] for r in history], marker="s", label="test")
+    left.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    right.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor,
+                     num_classes: int) -> torch.Tensor:
+    """Counts ``[true class, predicted class]``."""
+    index = targets.long() * num_classes + predictions.long()
+    return torch.bincount(index, minlength=num_classes ** 2).view(num_classes, num_classes)
+
+
+def plot_confusion(predictions: torch.Tensor, targets: torch.Tensor, classes: Sequence[str],
+                   title: str | None = None):
+    """Row-normalised confusion matrix with the per-cell percentage written in."""
+    counts = confusion_matrix(predictions, targets, len(classes)).float()
+    rates = (counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true")
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            if rates[i, j] >= 0.005:
+                ax.text(j, i, f"{100 * rates[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def mean_image_per_class(dataset: ImageDataset) -> np.ndarray:
+    """The average image of each class, ``[K, C, H, W]`` in [0, 1]."""
+    images = dataset.images.float() / 255
+    return np.stack([images[dataset.targets == k].mean(0).numpy()
+                     for k in range(dataset.info.num_classes)])

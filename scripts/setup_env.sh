@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Set up everything the book needs on a fresh Debian/Ubuntu machine (idempotent):
+#   1. the Debian package dataset-fashion-mnist (the offline copy of Fashion-MNIST),
+#   2. a virtual environment in $VENV (default .venv) with the exact locked packages,
+#   3. the companion library installed in editable mode.
+# Re-running does nothing when the lock file has not changed since the last install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+LOCK=requirements-lock.txt
+
+install_debian() {
+  local packages=("$@") runner=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then runner=(sudo -n); else
+      echo "setup: cannot install ${packages[*]} (not root, no passwordless sudo)." >&2
+      echo "setup: run: sudo apt-get install -y ${packages[*]}" >&2
+      return 1
+    fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${runner[@]}" apt-get install -y -q "${packages[@]}" >/dev/null 2>&1 ||
+    { "${runner[@]}" apt-get update -q >/dev/null && "${runner[@]}" apt-get install -y -q "${packages[@]}" >/dev/null; }
+}
+
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ -z "${CNN2GNN_DATA:-}" ]; then
+  echo "setup: installing Debian package dataset-fashion-mnist"
+  install_debian dataset-fashion-mnist || echo "setup: continuing; the data will be downloaded where there is internet." >&2
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating virtual environment $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+STAMP="$VENV/.cnn2gnn-lock.sha1"
+want=$(sha1sum "$LOCK" pyproject.toml | sha1sum | cut -c1-40)
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing the locked environment ($LOCK); the first time takes a few minutes"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -r "$LOCK"
+  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+  echo "$want" > "$STAMP"
+fi
+"$VENV/bin/python" -m pip check
+"$VENV/bin/python" -c "import cnn2gnn_lib, torch; print('setup: cnn2gnn_lib', cnn2gnn_lib.__version__, '| torch', torch.__version__)"

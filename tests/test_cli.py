@@ -1,0 +1,47 @@
+import json
+import subprocess
+import sys
+
+from cnn2gnn_lib import cli
+
+
+def _cli(*args, env_extra=None, cwd=None):
+    import os
+
+    env = {**os.environ, "CNN2GNN_FAST": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "cnn2gnn_lib", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=600)
+
+
+def test_help_lists_the_commands(capsys):
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    assert "train-teacher" in out and "info" in out
+
+
+def test_train_teacher_end_to_end(tmp_path):
+    out = tmp_path / "art"
+    args = ("train-teacher", "--dataset", "fashion-mnist", "--arch", "resnet20", "--epochs", "1",
+            "--out", str(out), "--no-progress", "--json", "--device", "cpu")
+    # run from another folder: the package must import from anywhere once installed
+    first = _cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "test accuracy" in first.stdout and "fast mode" in first.stdout
+    report = json.loads(first.stdout[first.stdout.index("{"):])
+    assert report["config"]["epochs"] == 1 and 0.0 <= report["metrics"]["test_accuracy"] <= 1.0
+    assert len(list((out / "teachers").glob("*.pt"))) == 1
+    second = _cli(*args, cwd=tmp_path)  # reuses the finished checkpoint
+    assert second.returncode == 0 and "loaded" in second.stdout
+
+
+def test_bad_arguments_exit_with_a_message():
+    wrong_arch = _cli("train-teacher", "--arch", "vgg11")
+    assert wrong_arch.returncode == 2 and "invalid choice: 'vgg11'" in wrong_arch.stderr
+    bad_epochs = _cli("train-teacher", "--epochs", "0")
+    assert bad_epochs.returncode == 2 and "epochs must be >= 1" in bad_epochs.stderr
+
+
+def test_info_reports_data_and_dgl():
+    result = _cli("info")
+    assert result.returncode == 0, result.stderr
+    assert "fashion-mnist" in result.stdout and "dgl" in result.stdout

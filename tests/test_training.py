@@ -1,0 +1,111 @@
+import pytest
+import torch
+
+from cnn2gnn_lib import data, training
+
+TINY = dict(arch="resnet20", epochs=2, train_per_class=20, test_per_class=10, batch_size=32)
+
+
+def _tiny(**overrides):
+    return training.TeacherConfig(**{**TINY, **overrides})
+
+
+@pytest.fixture(scope="module")
+def fast_teacher(tmp_path_factory):
+    """One fast-mode teacher, trained once for the tests of this module."""
+    out = tmp_path_factory.mktemp("fast-teacher")
+    cfg = training.TeacherConfig.for_budget(fast=True)
+    return training.train_teacher(cfg, device="cpu", out_dir=out, progress=False), out
+
+
+def test_fast_mode_teacher_learns(fast_teacher):
+    result, _ = fast_teacher
+    assert result.config.train_per_class == 300 and result.metrics["test_images"] == 1000
+    # chance is 10%; the held-out test images must be classified far better
+    assert result.metrics["test_accuracy"] > 0.6
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert len(result.history) == result.config.epochs
+
+
+def test_checkpoint_round_trip_gives_identical_logits(fast_teacher, fmnist_test):
+    result, _ = fast_teacher
+    images = data.balanced_subset(fmnist_test, 5)
+    loaded = training.load_teacher(result.path, device="cpu")
+    assert loaded.config == result.config and loaded.metrics == result.metrics
+    assert torch.equal(training.predict(result.model, images, device="cpu"),
+                       training.predict(loaded.model, images, device="cpu"))
+
+
+def test_train_or_load_reuses_only_a_matching_config(fast_teacher, monkeypatch):
+    result, out = fast_teacher
+    reused = training.train_or_load(result.config, device="cpu", out_dir=out, progress=False)
+    assert reused.loaded and reused.path == result.path
+
+    calls = []
+    monkeypatch.setattr(training, "train_teacher", lambda cfg, *a, **k: calls.append(cfg))
+    other = training.TeacherConfig(**{**result.config.to_dict(), "seed": 1})
+    training.train_or_load(other, device="cpu", out_dir=out, progress=False)
+    assert calls == [other]
+
+
+def test_training_is_deterministic_under_a_seed(tmp_path):
+    first = training.train_teacher(_tiny(), "cpu", tmp_path / "a", progress=False)
+    second = training.train_teacher(_tiny(), "cpu", tmp_path / "b", progress=False)
+    third = training.train_teacher(_tiny(seed=5), "cpu", tmp_path / "c", progress=False)
+    weights = [r.model.state_dict()["backbone.fc.weight"] for r in (first, second, third)]
+    assert torch.equal(weights[0], weights[1])
+    assert not torch.equal(weights[0], weights[2])
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    reference = training.train_teacher(_tiny(), "cpu", tmp_path / "ref", progress=False)
+
+    real_evaluate, calls = training.evaluate, []
+
+    def crash_in_second_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(training, "evaluate", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_teacher(_tiny(), "cpu", tmp_path / "run", progress=False)
+    final, partial = training.checkpoint_paths(_tiny(), tmp_path / "run")
+    assert partial.is_file() and not final.is_file()
+    monkeypatch.setattr(training, "evaluate", real_evaluate)
+
+    resumed = training.train_or_load(_tiny(), "cpu", tmp_path / "run", progress=False)
+    assert final.is_file() and not partial.is_file()
+    assert [row["epoch"] for row in resumed.history] == [1, 2]
+    for name, tensor in reference.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_cached_logits_are_computed_once(fast_teacher, fmnist_train, monkeypatch):
+    result, out = fast_teacher
+    subset = data.balanced_subset(fmnist_train, 10)
+    logits = training.cache_teacher_logits(result, subset, out, device="cpu", progress=False)
+    assert logits.shape == (100, 10)
+    assert torch.equal(logits, training.predict(result.model, subset, device="cpu"))
+    monkeypatch.setattr(training, "predict", lambda *a, **k: pytest.fail("recomputed"))
+    assert torch.equal(training.cache_teacher_logits(result, subset, out), logits)
+
+
+def test_bad_checkpoints_and_configs_are_named(tmp_path):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"definitely not a checkpoint")
+    with pytest.raises(RuntimeError, match="broken.pt is not a readable checkpoint"):
+        training.load_teacher(broken)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        training.load_teacher(tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        training.TeacherConfig(dataset="imagenet-22k")
+    with pytest.raises(ValueError, match="epochs"):
+        training.TeacherConfig(epochs=0)
+
+
+def test_config_key_changes_with_any_field():
+    assert _tiny().key() == _tiny().key()
+    assert _tiny().key() != _tiny(lr=0.05).key()
+    assert _tiny().name().startswith("fashion-mnist-resnet20-")
