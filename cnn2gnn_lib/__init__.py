@@ -6,6 +6,10 @@ Modules, one idea each:
 * :mod:`cnn2gnn_lib.data`: real image datasets in memory, subsets, augmentation, flat views;
 * :mod:`cnn2gnn_lib.teachers`: the CNN teachers (CIFAR ResNets, adapted torchvision ResNets);
 * :mod:`cnn2gnn_lib.training`: the teacher training loop, checkpoints, cached logits;
+* :mod:`cnn2gnn_lib.graph`: graphs between images: the differentiable sparse graph learning
+  head, the kNN baseline, the chunked builder, edge homophily;
+* :mod:`cnn2gnn_lib.students`: the two-layer GNN student (batch and anchor inference, PyTorch
+  and DGL message passing) and the MLP baseline;
 * :mod:`cnn2gnn_lib.dgl_bridge`: the only place that imports DGL;
 * :mod:`cnn2gnn_lib.plotting`: the figures of the book;
 * :mod:`cnn2gnn_lib.cli`: ``python -m cnn2gnn_lib``.

@@ -93,3 +93,59 @@ def mean_image_per_class(dataset: ImageDataset) -> np.ndarray:
     images = dataset.images.float() / 255
     return np.stack([images[dataset.targets == k].mean(0).numpy()
                      for k in range(dataset.info.num_classes)])
+
+
+def draw_image_graph(graph, images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str],
+                     ax=None, seed: int = 0, zoom: float | None = None,
+                     title: str | None = None):
+    """Draw a graph between images: thumbnails at the nodes, edge width from the weight,
+    thumbnail frames and same-class edges coloured by class (edges across classes in grey).
+
+    ``graph`` is a :class:`cnn2gnn_lib.graph.Graph` (or a networkx graph with ``weight`` edge
+    attributes); ``images`` are the nodes' uint8 or [0, 1] images ``[N, C, H, W]``. The layout is
+    a weighted spring layout, so strongly connected images sit together.
+    """
+    import networkx as nx
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    nx_graph = graph if isinstance(graph, nx.Graph) else graph.to_networkx(labels)
+    n = nx_graph.number_of_nodes()
+    if len(images) != n or len(labels) != n:
+        raise ValueError(f"the graph has {n} nodes but {len(images)} images and "
+                         f"{len(labels)} labels were given")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 9))
+    palette = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    positions = nx.spring_layout(nx_graph, weight="weight", seed=seed, k=1.5 / np.sqrt(n))
+    weights = np.array([d["weight"] for _, _, d in nx_graph.edges(data=True)]) \
+        if nx_graph.number_of_edges() else np.zeros(0)
+    scale = 4.0 / weights.max() if len(weights) and weights.max() > 0 else 1.0
+    label_list = [int(v) for v in labels.tolist()]
+    for (u, v, d) in nx_graph.edges(data=True):
+        same = label_list[u] == label_list[v]
+        colour = palette(label_list[u] % palette.N) if same else (0.6, 0.6, 0.6)
+        ax.plot(*zip(positions[u], positions[v]), color=colour, alpha=0.8 if same else 0.5,
+                linewidth=0.3 + d["weight"] * scale, zorder=1)
+    pictures = images.float()
+    if pictures.max() > 1:
+        pictures = pictures / 255
+    zoom = zoom or max(0.5, 1.6 - n / 60)
+    for node in range(n):
+        picture = pictures[node].permute(1, 2, 0).numpy()
+        grey = picture.shape[-1] == 1
+        box = OffsetImage(picture.squeeze(-1) if grey else picture, zoom=zoom,
+                          cmap="gray_r" if grey else None)
+        frame = AnnotationBbox(box, positions[node], frameon=True, pad=0.1,
+                               bboxprops={"edgecolor": palette(label_list[node] % palette.N),
+                                          "linewidth": 2})
+        ax.add_artist(frame)
+    xs, ys = zip(*positions.values())
+    ax.set_xlim(min(xs) - 0.15, max(xs) + 0.15)
+    ax.set_ylim(min(ys) - 0.15, max(ys) + 0.15)
+    ax.set_axis_off()
+    handles = [plt.Line2D([], [], color=palette(k % palette.N), linewidth=3, label=name)
+               for k, name in enumerate(classes) if k in set(label_list)]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax.figure

@@ -37,9 +37,9 @@ STAMP="$VENV/.cnn2gnn-lock.sha1"
 want=$(sha1sum "$LOCK" pyproject.toml | sha1sum | cut -c1-40)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing the locked environment ($LOCK); the first time takes a few minutes"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -r "$LOCK"
-  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+  "$VENV/bin/python" -m pip install -qq --upgrade pip
+  "$VENV/bin/python" -m pip install -qq -r "$LOCK"
+  "$VENV/bin/python" -m pip install -qq --no-deps --no-build-isolation -e .
   echo "$want" > "$STAMP"
 fi
 "$VENV/bin/python" -m pip check

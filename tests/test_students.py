@@ -1,0 +1,174 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from cnn2gnn_lib import data, students as S
+from cnn2gnn_lib.dgl_bridge import dgl_available
+
+needs_dgl = pytest.mark.skipif(not dgl_available(), reason="DGL does not import here")
+
+
+@pytest.fixture(scope="module")
+def real_batch():
+    test = data.load_dataset("fashion-mnist", "test")
+    subset = data.balanced_subset(test, 8, seed=1)
+    return data.flat_features(subset), subset.targets
+
+
+@pytest.mark.parametrize("kind, options", [
+    ("mlp", {}), ("gnn-learned", {}), ("gnn-knn", {}),
+    ("gnn-learned", {"graph_space": "projection", "projection_dim": 32})])
+def test_students_give_logits(kind, options, real_batch):
+    x, _ = real_batch
+    torch.manual_seed(0)
+    model = S.build_student(kind, 784, 64, 10, **options).eval()
+    assert model(x).shape == (80, 10)
+
+
+@needs_dgl
+@pytest.mark.parametrize("graph, space", [("learned", "shared"), ("learned", "projection"),
+                                          ("knn", "shared")])
+def test_torch_and_dgl_backends_agree(graph, space, real_batch):
+    x, y = real_batch
+    torch.manual_seed(0)
+    reference = S.GNNStudent(784, 64, 10, s=5, graph=graph, graph_space=space, dropout=0.0,
+                             backend="torch")
+    other = S.GNNStudent(784, 64, 10, s=5, graph=graph, graph_space=space, dropout=0.0,
+                         backend="dgl")
+    other.load_state_dict(reference.state_dict())
+    outputs, grads = [], []
+    for model in (reference, other):
+        logits = model(x)
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        outputs.append(logits.detach())
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    assert torch.allclose(outputs[0], outputs[1], atol=1e-5)
+    for name in grads[0]:
+        assert torch.allclose(grads[0][name], grads[1][name], atol=1e-5), name
+
+
+def test_auto_backend_choice(real_batch):
+    x, _ = real_batch
+    expected = "dgl" if dgl_available() else "torch"
+    assert S.resolve_backend("auto", "cpu") == expected
+    assert S.resolve_backend("torch", "cpu") == "torch"
+    with pytest.raises(ValueError, match="backend must be"):
+        S.resolve_backend("jax", "cpu")
+
+
+def test_torch_backend_when_dgl_cannot_be_imported():
+    code = textwrap.dedent("""
+        import sys
+        sys.modules['dgl'] = None
+        import torch
+        from cnn2gnn_lib import data, students, dgl_bridge
+        test = data.balanced_subset(data.load_dataset('fashion-mnist', 'test'), 5)
+        x = data.flat_features(test)
+        model = students.GNNStudent(784, 32, 10, s=4)
+        print('BACKEND', students.resolve_backend(model.backend, x.device))
+        print('SHAPE', tuple(model(x).shape))
+        knn = students.GNNStudent(784, 32, 10, s=4, graph='knn')
+        print('KNN', tuple(knn(x).shape))
+        try:
+            students.GNNStudent(784, 32, 10, backend='dgl')(x)
+        except dgl_bridge.DGLUnavailable as error:
+            print('REFUSED', 'dgl==2.1.0' in str(error))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(os.environ), timeout=300)
+    assert result.returncode == 0, result.stderr
+    for line in ("BACKEND torch", "SHAPE (50, 10)", "KNN (50, 10)", "REFUSED True"):
+        assert line in result.stdout
+
+
+def test_the_head_sends_gradient_into_the_first_layer(real_batch):
+    x, y = real_batch
+    torch.manual_seed(0)
+    model = S.GNNStudent(784, 64, 10, s=5, dropout=0.0, backend="torch")
+
+    def first_layer_grad(detach_graph):
+        model.zero_grad()
+        graph = model.build_graph(x)
+        logits = model(x, graph=graph.detach() if detach_graph else graph)
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        return model.lin1.weight.grad.clone()
+
+    through_graph, without = first_layer_grad(False), first_layer_grad(True)
+    assert not torch.allclose(through_graph, without)
+
+
+def test_batch_mode_depends_on_the_batch_but_anchor_mode_does_not(real_batch):
+    x, _ = real_batch
+    torch.manual_seed(0)
+    model = S.GNNStudent(784, 64, 10, s=5, backend="torch").eval()
+    bank_x, queries = x[:50], x[50:]
+    bank = model.build_anchor_bank(bank_x, chunk_size=16)
+    together = model.predict_anchor(queries, bank)
+    alone = torch.cat([model.predict_anchor(queries[i:i + 1], bank) for i in range(len(queries))])
+    reordered = model.predict_anchor(queries.flip(0), bank).flip(0)
+    assert torch.allclose(together, alone, atol=1e-5)
+    assert torch.allclose(together, reordered, atol=1e-5)
+    # batch mode: the first query's logits change when its batch-mates change
+    with torch.no_grad():
+        first = model(x[50:80])[0]
+        other = model(torch.cat([x[50:51], x[:29]]))[0]
+    assert not torch.allclose(first, other, atol=1e-4)
+
+
+def test_anchor_mode_uses_only_the_s_nearest_bank_images(real_batch):
+    x, _ = real_batch
+    torch.manual_seed(0)
+    model = S.GNNStudent(784, 64, 10, s=3, backend="torch").eval()
+    bank = model.build_anchor_bank(x[:40])
+    query = x[45:46]
+    with torch.no_grad():
+        dist = ((model.graph_embeddings(query) - bank.graph_embeddings) ** 2).sum(1)
+    far = dist.argsort()[3:]  # changing a far bank image's messages must not matter
+    bank.layer1_messages[far] += 100.0
+    bank.layer2_messages[far] += 100.0
+    changed = model.predict_anchor(query, bank)
+    bank.layer1_messages[far] -= 100.0
+    bank.layer2_messages[far] -= 100.0
+    assert torch.allclose(changed, model.predict_anchor(query, bank), atol=1e-4)
+
+
+def test_bad_student_input_is_named(real_batch):
+    x, _ = real_batch
+    model = S.GNNStudent(784, 16, 10, s=10)
+    with pytest.raises(ValueError, match="batch of 8 images cannot give each image s=10"):
+        model(x[:8])
+    with pytest.raises(ValueError, match="expected flat images \\[B, 784\\]"):
+        model(x.view(-1, 1, 28, 28))
+    with pytest.raises(ValueError, match="graph must be"):
+        S.GNNStudent(784, 16, 10, graph="complete")
+    with pytest.raises(ValueError, match="unknown student"):
+        S.build_student("transformer", 784, 16, 10)
+    with pytest.raises(ValueError, match="anchor bank needs more than"):
+        model.build_anchor_bank(x[:5])
+
+
+def test_batch_slices_merge_a_small_tail():
+    assert S.batch_slices(10, 4, minimum=3) == [slice(0, 4), slice(4, 10)]
+    assert S.batch_slices(10, 4, minimum=2) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    with pytest.raises(ValueError):
+        S.batch_slices(10, 2, minimum=3)
+
+
+def test_learned_graph_is_more_homophilous_than_raw_pixel_knn(fmnist_train, fmnist_test):
+    """On real images, a trained head joins same-class images more often than kNN on pixels."""
+    train = data.balanced_subset(fmnist_train, 150)
+    test = data.balanced_subset(fmnist_test, 50)
+    x_train, x_test = data.flat_features(train), data.flat_features(test)
+    torch.manual_seed(0)
+    learned = S.GNNStudent(784, 128, 10, s=10, backend="torch")
+    S.train_student(learned, x_train, train.targets, epochs=6, batch_size=128, progress=False)
+    knn = S.GNNStudent(784, 128, 10, s=10, graph="knn", backend="torch")
+    h_learned = S.batch_graph_homophily(learned, x_test, test.targets, batch_size=250)
+    h_knn = S.batch_graph_homophily(knn, x_test, test.targets, batch_size=250)
+    accuracy = (S.predict_batches(learned, x_test, 250).argmax(1) == test.targets).float().mean()
+    assert accuracy > 0.6  # chance is 0.1
+    assert h_learned > h_knn + 0.05
