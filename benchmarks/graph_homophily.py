@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from cnn2gnn_lib import config, data, students
+from cnn2gnn_lib import config, data, students, training
 
 
 def main() -> None:
@@ -35,8 +35,8 @@ def main() -> None:
 
     began = time.perf_counter()
     learned = students.GNNStudent(784, args.hidden, 10, s=args.s, backend="torch")
-    students.train_student(learned, x_train, train.targets, epochs, args.batch_size,
-                           seed=args.seed)
+    training.fit_student(learned, x_train, train.targets, epochs, args.batch_size,
+                         seed=args.seed)
     seconds = time.perf_counter() - began
     knn = students.GNNStudent(784, args.hidden, 10, s=args.s, graph="knn", backend="torch")
     rows = {

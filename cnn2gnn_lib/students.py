@@ -280,7 +280,7 @@ def build_student(kind: str, in_features: int, hidden: int, num_classes: int, **
 
 
 # --------------------------------------------------------------------------------------------
-# Training and prediction in batch mode
+# Prediction in batch mode (training lives in cnn2gnn_lib.training)
 
 
 def batch_slices(n: int, batch_size: int, minimum: int = 1) -> list[slice]:
@@ -295,48 +295,9 @@ def batch_slices(n: int, batch_size: int, minimum: int = 1) -> list[slice]:
     return [slice(a, b) for a, b in zip(starts, starts[1:] + [n])]
 
 
-def _min_batch(student: nn.Module) -> int:
+def min_batch(student: nn.Module) -> int:
+    """The smallest batch a student can take (a GNN needs ``s + 2`` nodes)."""
     return student.s + 2 if isinstance(student, GNNStudent) else 1
-
-
-def train_student(student: nn.Module, features: torch.Tensor, labels: torch.Tensor,
-                  epochs: int, batch_size: int = 256, lr: float = 1e-3,
-                  weight_decay: float = 5e-4, seed: int = 0, progress: bool = True
-                  ) -> list[dict[str, float]]:
-    """Train a student with cross-entropy on shuffled batches (Adam); returns the history.
-
-    Each batch is a graph of its own for a GNN student, so a last batch too small for ``s``
-    neighbours is merged into the one before it.
-    """
-    from tqdm.auto import tqdm
-
-    if features.shape[0] != labels.shape[0]:
-        raise ValueError(f"{features.shape[0]} feature rows but {labels.shape[0]} labels")
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    optimizer = torch.optim.Adam(student.parameters(), lr=lr, weight_decay=weight_decay)
-    history = []
-    bar = tqdm(range(epochs), desc=type(student).__name__, unit="epoch", disable=not progress)
-    for epoch in bar:
-        student.train()
-        order = torch.randperm(features.shape[0], generator=generator)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for part in batch_slices(len(order), batch_size, _min_batch(student)):
-            rows = order[part]
-            logits = student(features[rows])
-            loss = F.cross_entropy(logits, labels[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(rows)
-            correct += (logits.argmax(1) == labels[rows]).sum().item()
-            seen += len(rows)
-        history.append({"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
-                        "train_acc": correct / max(seen, 1)})
-        bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}",
-                        acc=f"{history[-1]['train_acc']:.3f}")
-    student.eval()
-    return history
 
 
 @torch.no_grad()
@@ -345,7 +306,7 @@ def predict_batches(student: nn.Module, features: torch.Tensor, batch_size: int 
     """Logits in batch mode: consecutive batches of ``features`` in the given order."""
     student.eval()
     return torch.cat([student(features[part])
-                      for part in batch_slices(len(features), batch_size, _min_batch(student))])
+                      for part in batch_slices(len(features), batch_size, min_batch(student))])
 
 
 @torch.no_grad()

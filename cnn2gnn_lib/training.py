@@ -1,4 +1,4 @@
-"""Training loop for the CNN teachers: train, evaluate, checkpoint, resume, reuse, cache logits.
+"""Training loops: CNN teachers and GNN/MLP students; evaluate, checkpoint, resume, reuse.
 
 The unit of work is a :class:`TeacherConfig`. Its fields decide everything about a run, and its
 :meth:`~TeacherConfig.key` (a hash of those fields) names the checkpoint, so
@@ -7,7 +7,10 @@ reuse one that differs. A run writes a resumable checkpoint after every epoch; s
 configuration again continues from the last finished epoch with the same random stream.
 
 Teacher logits on the training set are computed once by :func:`cache_teacher_logits` and stored
-next to the checkpoint, so the student phase never runs the CNN.
+next to the checkpoint, so the student phase never runs the CNN. Students follow the same pattern
+with :class:`StudentConfig`, :func:`train_student` and :func:`student_train_or_load`; their loop,
+:func:`fit_student`, distils from those cached logits and selects the epoch on a validation split
+carved from the training set.
 """
 from __future__ import annotations
 
@@ -376,3 +379,248 @@ def cache_teacher_logits(result: TrainResult, dataset: data.ImageDataset,
                      desc="teacher logits")
     _atomic_save(logits, path)
     return logits
+
+
+# ============================================================================================
+# Students
+
+
+def fit_student(student: nn.Module, features: torch.Tensor, labels: torch.Tensor, epochs: int,
+                batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 5e-4,
+                teacher_logits: torch.Tensor | None = None, alpha: float = 0.0,
+                temperature: float = 4.0, val: tuple[torch.Tensor, torch.Tensor] | None = None,
+                seed: int = 0, progress: bool = True, state: dict[str, Any] | None = None,
+                on_epoch_end=None) -> dict[str, Any]:
+    """Train a student on flat features (Adam), with or without distillation.
+
+    The loss is :func:`cnn2gnn_lib.distill.kd_loss` with the cached ``teacher_logits`` of the
+    same rows (``alpha = 0``: plain cross-entropy; the teacher never runs here). With ``val``
+    the student is evaluated in batch mode after every epoch and the parameters of the best
+    validation epoch are kept and loaded at the end (model selection on validation only).
+
+    ``state`` (returned by an earlier call and passed to ``on_epoch_end(state)`` after every
+    epoch) lets an interrupted run continue exactly where it stopped. Returns the final state:
+    ``history``, ``best_epoch``, ``best_val_accuracy``, ``seconds``.
+    """
+    from .distill import kd_loss
+    from .students import batch_slices, min_batch, predict_batches
+
+    if features.shape[0] != labels.shape[0]:
+        raise ValueError(f"{features.shape[0]} feature rows but {labels.shape[0]} labels")
+    if alpha > 0 and (teacher_logits is None or teacher_logits.shape[0] != features.shape[0]):
+        raise ValueError("alpha > 0 needs teacher_logits with one row per training image")
+    optimizer = torch.optim.Adam(student.parameters(), lr=lr, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    if state is None:
+        torch.manual_seed(seed)  # dropout masks
+        state = {"epoch": 0, "history": [], "best_epoch": 0, "best_val_accuracy": -1.0,
+                 "best_model": None, "seconds": 0.0}
+    else:
+        student.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+    device = next(student.parameters()).device
+    bar = tqdm(range(state["epoch"], epochs), desc=type(student).__name__, unit="epoch",
+               disable=not progress, initial=state["epoch"], total=epochs)
+    for epoch in bar:
+        student.train()
+        began = time.perf_counter()
+        order = torch.randperm(features.shape[0], generator=generator)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for part in batch_slices(len(order), batch_size, min_batch(student)):
+            rows = order[part]
+            x, y = features[rows].to(device), labels[rows].to(device)
+            logits = student(x)
+            if alpha > 0:
+                loss = kd_loss(logits, teacher_logits[rows].to(device), y, temperature, alpha)
+            else:
+                loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(rows)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(rows)
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+               "seconds": time.perf_counter() - began}
+        if val is not None:
+            val_logits = predict_batches(student, val[0].to(device), batch_size).cpu()
+            row["val_accuracy"] = (val_logits.argmax(1) == val[1]).float().mean().item()
+            if row["val_accuracy"] > state["best_val_accuracy"]:
+                state["best_val_accuracy"], state["best_epoch"] = row["val_accuracy"], epoch + 1
+                state["best_model"] = {k: v.detach().clone() for k, v in
+                                       student.state_dict().items()}
+        state["history"].append(row)
+        state["seconds"] += row["seconds"]
+        state.update(epoch=epoch + 1, model=student.state_dict(), optimizer=optimizer.state_dict(),
+                     generator=generator.get_state(), torch_rng=torch.get_rng_state())
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items()
+                         if k in ("train_loss", "train_acc", "val_accuracy")})
+        if on_epoch_end is not None:
+            on_epoch_end(state)
+    if state["best_model"] is not None:
+        student.load_state_dict(state["best_model"])
+    student.eval()
+    return state
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Everything that defines a student run.
+
+    ``kind``: ``"mlp"``, ``"gnn-learned"`` or ``"gnn-knn"``. ``alpha = 0`` trains without the
+    teacher; ``alpha > 0`` distils from the cached logits of the teacher named by ``teacher``
+    (a :meth:`TeacherConfig.name`). The validation split (``val_per_class`` images per class)
+    is carved from the training split with ``data_seed``, the same for every ``seed``.
+    """
+
+    dataset: str = "fashion-mnist"
+    kind: str = "gnn-learned"
+    hidden: int = 512
+    s: int = 10
+    graph_space: str = "shared"
+    dropout: float = 0.5
+    self_loop_weight: float = 1.0
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    alpha: float = 0.0
+    temperature: float = 4.0
+    teacher: str | None = None
+    train_per_class: int | None = None
+    val_per_class: int = 500
+    data_seed: int = 0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.kind not in ("mlp", "gnn-learned", "gnn-knn"):
+            raise ValueError(f"unknown student kind {self.kind!r}; use mlp, gnn-learned or gnn-knn")
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.alpha > 0 and not self.teacher:
+            raise ValueError("alpha > 0 (distillation) needs a teacher")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        data.dataset_info(self.dataset)
+
+    @classmethod
+    def for_budget(cls, fast: bool | None = None, **overrides: Any) -> "StudentConfig":
+        """The configuration of the current mode (:func:`config.budget`), with overrides."""
+        plan = config.budget(fast)
+        values: dict[str, Any] = dict(epochs=plan.student_epochs,
+                                      train_per_class=plan.train_per_class)
+        if plan.fast:
+            values["val_per_class"] = 50
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    to_dict = TeacherConfig.to_dict
+    key = TeacherConfig.key
+
+    def name(self) -> str:
+        kd = f"-kd{self.alpha:g}T{self.temperature:g}" if self.alpha > 0 else ""
+        return f"{data.dataset_info(self.dataset).name}-{self.kind}{kd}-{self.key()}"
+
+    def build(self, in_features: int, num_classes: int) -> nn.Module:
+        from .students import build_student
+
+        options: dict[str, Any] = {"dropout": self.dropout}
+        if self.kind != "mlp":
+            options.update(s=self.s, graph_space=self.graph_space,
+                           self_loop_weight=self.self_loop_weight)
+        return build_student(self.kind, in_features, self.hidden, num_classes, **options)
+
+
+@dataclass
+class StudentResult:
+    """A trained (or loaded) student, its history and its validation metrics."""
+
+    model: nn.Module
+    config: StudentConfig
+    history: list[dict[str, float]]
+    metrics: dict[str, Any]
+    path: Path | None = None
+    loaded: bool = False
+
+
+def student_data(cfg: StudentConfig, root: str | os.PathLike | None = None):
+    """``(train, val)`` image datasets of a student configuration."""
+    train_full = data.load_dataset(cfg.dataset, "train", root)
+    subset = data.balanced_subset(train_full, cfg.train_per_class, cfg.data_seed)
+    return data.train_val_split(subset, cfg.val_per_class, cfg.data_seed)
+
+
+def student_checkpoint_paths(cfg: StudentConfig, out_dir: str | os.PathLike | None = None):
+    folder = config.artifacts_dir(out_dir) / "students"
+    return folder / f"{cfg.name()}.pt", folder / f"{cfg.name()}.partial.pt"
+
+
+def _load_student(path: Path, cfg: StudentConfig | None = None) -> StudentResult:
+    state = _load_file(path)
+    stored = StudentConfig(**state["config"])
+    if cfg is not None and stored != cfg:
+        raise RuntimeError(f"{path} holds a different student configuration")
+    model = stored.build(state["in_features"], state["num_classes"])
+    model.load_state_dict(state["model"])
+    return StudentResult(model.eval(), stored, state["history"], state["metrics"], path, True)
+
+
+def train_student(cfg: StudentConfig, teacher_logits: torch.Tensor | None = None,
+                  out_dir: str | os.PathLike | None = None, root: str | os.PathLike | None = None,
+                  progress: bool = True, resume: bool = True) -> StudentResult:
+    """Train the student of ``cfg`` and save it (resuming its partial checkpoint if any).
+
+    ``teacher_logits`` are the cached logits of the teacher on the *whole* training split
+    (:func:`cache_teacher_logits`), needed when ``cfg.alpha > 0``. The saved model is the one of
+    the best validation epoch; the test split is not read here.
+    """
+    train, val = student_data(cfg, root)
+    info = train.info
+    if cfg.alpha > 0:
+        expected = (len(data.load_dataset(cfg.dataset, "train", root)), info.num_classes)
+        if teacher_logits is None or tuple(teacher_logits.shape) != expected:
+            got = None if teacher_logits is None else tuple(teacher_logits.shape)
+            raise ValueError(f"distillation needs the teacher's logits on the whole training "
+                             f"split, shape {expected}; got {got}")
+        teacher_logits = teacher_logits[train.indices]
+    x_train, x_val = data.flat_features(train), data.flat_features(val)
+    final_path, partial_path = student_checkpoint_paths(cfg, out_dir)
+    config.seed_everything(cfg.seed)
+    model = cfg.build(x_train.shape[1], info.num_classes)
+    state = None
+    if resume and partial_path.is_file():
+        stored = _load_file(partial_path)
+        if stored["config"] == cfg.to_dict():
+            state = stored["state"]
+            if progress:
+                print(f"resuming {cfg.name()} after epoch {state['epoch']}/{cfg.epochs}")
+
+    def save_partial(current: dict[str, Any]) -> None:
+        _atomic_save({"format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "state": current},
+                     partial_path)
+
+    state = fit_student(model, x_train, train.targets, cfg.epochs, cfg.batch_size, cfg.lr,
+                        cfg.weight_decay, teacher_logits, cfg.alpha, cfg.temperature,
+                        (x_val, val.targets), cfg.seed, progress, state, save_partial)
+    metrics = {"val_accuracy": state["best_val_accuracy"], "best_epoch": state["best_epoch"],
+               "train_seconds": state["seconds"], "train_images": len(train),
+               "val_images": len(val), "parameters": count_parameters(model)}
+    _atomic_save({"format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "model": model.state_dict(),
+                  "in_features": x_train.shape[1], "num_classes": info.num_classes,
+                  "history": state["history"], "metrics": metrics, "versions": versions()},
+                 final_path)
+    partial_path.unlink(missing_ok=True)
+    return StudentResult(model, cfg, state["history"], metrics, final_path)
+
+
+def student_train_or_load(cfg: StudentConfig, teacher_logits: torch.Tensor | None = None,
+                          out_dir: str | os.PathLike | None = None,
+                          root: str | os.PathLike | None = None,
+                          progress: bool = True) -> StudentResult:
+    """Load the finished student of exactly this configuration, or train it."""
+    final_path, _ = student_checkpoint_paths(cfg, out_dir)
+    if final_path.is_file():
+        return _load_student(final_path, cfg)
+    return train_student(cfg, teacher_logits, out_dir, root, progress)

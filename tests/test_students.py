@@ -6,7 +6,7 @@ import textwrap
 import pytest
 import torch
 
-from cnn2gnn_lib import data, students as S
+from cnn2gnn_lib import data, students as S, training
 from cnn2gnn_lib.dgl_bridge import dgl_available
 
 needs_dgl = pytest.mark.skipif(not dgl_available(), reason="DGL does not import here")
@@ -165,7 +165,8 @@ def test_learned_graph_is_more_homophilous_than_raw_pixel_knn(fmnist_train, fmni
     x_train, x_test = data.flat_features(train), data.flat_features(test)
     torch.manual_seed(0)
     learned = S.GNNStudent(784, 128, 10, s=10, backend="torch")
-    S.train_student(learned, x_train, train.targets, epochs=6, batch_size=128, progress=False)
+    training.fit_student(learned, x_train, train.targets, epochs=6, batch_size=128,
+                         progress=False)
     knn = S.GNNStudent(784, 128, 10, s=10, graph="knn", backend="torch")
     h_learned = S.batch_graph_homophily(learned, x_test, test.targets, batch_size=250)
     h_knn = S.batch_graph_homophily(knn, x_test, test.targets, batch_size=250)

@@ -1,0 +1,99 @@
+import pytest
+import torch
+
+from cnn2gnn_lib import data, students, training
+
+TINY = dict(hidden=32, epochs=3, batch_size=64, train_per_class=60, val_per_class=20, s=5)
+
+
+def _cfg(**overrides):
+    return training.StudentConfig(**{**TINY, **overrides})
+
+
+@pytest.fixture(scope="module")
+def teacher_logits(tmp_path_factory):
+    """Logits of a quickly trained teacher on the whole training split (cached once)."""
+    out = tmp_path_factory.mktemp("teacher")
+    cfg = training.TeacherConfig(epochs=1, train_per_class=100, test_per_class=10)
+    teacher = training.train_teacher(cfg, "cpu", out, progress=False)
+    train = data.load_dataset("fashion-mnist", "train")
+    return training.cache_teacher_logits(teacher, train, out, progress=False), cfg.name()
+
+
+@pytest.mark.parametrize("kind", ["mlp", "gnn-learned", "gnn-knn"])
+def test_students_learn_and_select_on_validation(kind, tmp_path):
+    result = training.train_student(_cfg(kind=kind, epochs=5), out_dir=tmp_path, progress=False)
+    history = result.history
+    best = max(range(len(history)), key=lambda i: history[i]["val_accuracy"])
+    assert result.metrics["best_epoch"] == best + 1
+    assert result.metrics["val_accuracy"] == history[best]["val_accuracy"]
+    assert result.metrics["val_accuracy"] > 0.4  # chance is 0.1
+    assert result.metrics["train_images"] == 400 and result.metrics["val_images"] == 200
+
+
+def test_distillation_uses_the_cached_teacher_logits(tmp_path, teacher_logits, monkeypatch):
+    logits, teacher_name = teacher_logits
+    calls = []
+    from cnn2gnn_lib import distill
+
+    real = distill.kd_loss
+    monkeypatch.setattr(distill, "kd_loss", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    cfg = _cfg(alpha=0.5, temperature=4.0, teacher=teacher_name)
+    result = training.train_student(cfg, logits, out_dir=tmp_path, progress=False)
+    assert result.metrics["val_accuracy"] > 0.3  # a one-epoch teacher: plumbing, not quality
+    assert calls and all(batch.shape[1] == 10 for batch in calls)
+    # the rows handed to the loss are the teacher's logits of the training images, in order
+    train, _ = training.student_data(cfg)
+    assert any(torch.equal(batch[0], row) for batch in calls[:1] for row in logits[train.indices])
+
+
+def test_distillation_needs_matching_logits(tmp_path, teacher_logits):
+    logits, name = teacher_logits
+    with pytest.raises(ValueError, match="needs a teacher"):
+        training.StudentConfig(alpha=0.5)
+    with pytest.raises(ValueError, match="whole training split"):
+        training.train_student(_cfg(alpha=0.5, teacher=name), logits[:100], out_dir=tmp_path,
+                               progress=False)
+
+
+def test_student_checkpoint_round_trip_and_reuse(tmp_path):
+    cfg = _cfg(kind="gnn-learned")
+    trained = training.train_student(cfg, out_dir=tmp_path, progress=False)
+    loaded = training.student_train_or_load(cfg, out_dir=tmp_path, progress=False)
+    assert loaded.loaded and loaded.metrics == trained.metrics
+    _, val = training.student_data(cfg)
+    x = data.flat_features(val)
+    assert torch.equal(students.predict_batches(trained.model, x, 64),
+                       students.predict_batches(loaded.model, x, 64))
+
+
+def test_interrupted_student_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    cfg = _cfg(kind="gnn-learned")
+    reference = training.train_student(cfg, out_dir=tmp_path / "ref", progress=False)
+    real, calls = students.predict_batches, []
+
+    def crash_in_second_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(students, "predict_batches", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_student(cfg, out_dir=tmp_path / "run", progress=False)
+    monkeypatch.setattr(students, "predict_batches", real)
+    final, partial = training.student_checkpoint_paths(cfg, tmp_path / "run")
+    assert partial.is_file() and not final.is_file()
+    resumed = training.student_train_or_load(cfg, out_dir=tmp_path / "run", progress=False)
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3]
+    for name, tensor in reference.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_student_config_is_checked():
+    with pytest.raises(ValueError, match="unknown student kind"):
+        training.StudentConfig(kind="cnn")
+    with pytest.raises(ValueError, match="alpha"):
+        training.StudentConfig(alpha=2.0, teacher="x")
+    assert _cfg().key() != _cfg(seed=1).key()
+    assert "kd0.5T2" in _cfg(alpha=0.5, temperature=2.0, teacher="t").name()
