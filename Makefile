@@ -4,26 +4,35 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export VENV
 
-.PHONY: setup test test-fast book teacher lock clean help
+.PHONY: setup test book notebooks teacher reproduce lock clean help
 
 help:
 	@echo "make book      set up, then build the book into _build/html"
-	@echo "make test      set up, then run the test suite in fast mode (what CI runs)"
+	@echo "make test      set up, then run the tests and every notebook in fast mode (what CI runs)"
+	@echo "make notebooks execute the chapters in full mode (their committed outputs) and time them"
 	@echo "make teacher   set up, then train the full-mode ResNet-20 teacher on Fashion-MNIST"
+	@echo "make reproduce set up, then run the full study into results/fashion-mnist/"
 	@echo "make lock      refresh requirements-lock.txt from the current venv"
 
 setup:
 	bash scripts/setup_env.sh
 
 test: setup
-	CNN2GNN_FAST=1 $(BIN)/python -m pytest
+	CNN2GNN_FAST=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env tests notebooks
 
 book: setup
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "book: open _build/html/index.html"
 
+notebooks: setup
+	$(BIN)/python scripts/notebooks.py run --mode fast
+	$(BIN)/python scripts/notebooks.py run --mode full
+
 teacher: setup
 	$(BIN)/python -m cnn2gnn_lib train-teacher --dataset fashion-mnist --arch resnet20 --full
+
+reproduce: setup
+	$(BIN)/python -m cnn2gnn_lib reproduce --dataset fashion-mnist --full
 
 lock:
 	( echo "# Exact environment that CI installs (Python 3.11, x86_64 Linux), frozen from a working venv."; \

@@ -10,8 +10,11 @@ Modules, one idea each:
   head, the kNN baseline, the chunked builder, edge homophily;
 * :mod:`cnn2gnn_lib.students`: the two-layer GNN student (batch and anchor inference, PyTorch
   and DGL message passing) and the MLP baseline;
+* :mod:`cnn2gnn_lib.distill`: the response-based distillation loss;
+* :mod:`cnn2gnn_lib.efficiency`: parameters, FLOPs and measured images/s;
+* :mod:`cnn2gnn_lib.reproduce` and :mod:`cnn2gnn_lib.report`: the whole study and its tables;
 * :mod:`cnn2gnn_lib.dgl_bridge`: the only place that imports DGL;
-* :mod:`cnn2gnn_lib.plotting`: the figures of the book;
+* :mod:`cnn2gnn_lib.plotting`: the figures of the book; :mod:`cnn2gnn_lib.book`: chapter setup;
 * :mod:`cnn2gnn_lib.cli`: ``python -m cnn2gnn_lib``.
 
 The core needs only PyTorch; DGL is optional (see :func:`cnn2gnn_lib.dgl_bridge.import_dgl`).

@@ -3,6 +3,7 @@
 Commands:
 
 * ``train-teacher``: train (or reuse) a CNN teacher and print its test accuracy;
+* ``reproduce``: the whole study (teachers, sweeps, students, cost) into ``results/<dataset>/``;
 * ``info``: versions, device, fast mode, where the data is and whether DGL imports.
 """
 from __future__ import annotations
@@ -59,6 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--json", action="store_true", help="also print the metrics as JSON")
     _add_common(teacher)
 
+    study = commands.add_parser(
+        "reproduce", help="run the whole study and write results/<dataset>/",
+        description="Train the teachers, sweep s/T/alpha on validation, train every student "
+                    "over several seeds, measure inference cost, and write results.json, "
+                    "results.md and plots under results/<dataset>/. Finished stages are reused.")
+    study.add_argument("--dataset", default="fashion-mnist", choices=sorted(data.DATASETS))
+    study.add_argument("--results", default="results", help="results folder (default: results)")
+    study.add_argument("--out", default=None,
+                       help="artifacts folder for checkpoints (default: ./artifacts)")
+    study.add_argument("--seeds", type=int, nargs="+", default=None,
+                       help="student seeds (default: 0 1 2)")
+    study.add_argument("--deep-arch", default=None, choices=teachers.ARCHITECTURES,
+                       help="the deeper CNN of the comparison (default: resnet32)")
+    study.add_argument("--teacher-epochs", type=int, default=None)
+    study.add_argument("--deep-epochs", type=int, default=None)
+    study.add_argument("--student-epochs", type=int, default=None)
+    study.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_common(study)
+
     info = commands.add_parser("info", help="show versions, device, data location and DGL status")
     _add_common(info)
     return parser
@@ -92,6 +112,20 @@ def _train_teacher(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    results = reproduce(args.dataset, args.fast, args.results, args.out, args.device,
+                        args.data_root, not args.no_progress,
+                        seeds=tuple(args.seeds) if args.seeds else None,
+                        deep_arch=args.deep_arch, teacher_epochs=args.teacher_epochs,
+                        deep_epochs=args.deep_epochs, student_epochs=args.student_epochs)
+    folder = f"{args.results}/{results['plan']['dataset']}"
+    print(f"study finished: {folder}/results.json and {folder}/results.md "
+          f"({results['wall_seconds']['all_stages'] / 60:.1f} min of stages)")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from . import dgl_bridge, training
 
@@ -117,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train-teacher":
             return _train_teacher(args)
+        if args.command == "reproduce":
+            return _reproduce(args)
         return _info(args)
     except (ValueError, RuntimeError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

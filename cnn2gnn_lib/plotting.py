@@ -149,3 +149,33 @@ def draw_image_graph(graph, images: torch.Tensor, labels: torch.Tensor, classes:
     if title:
         ax.set_title(title)
     return ax.figure
+
+
+def plot_sweep(rows: Sequence[dict], name: str, chosen=None, log_x: bool = False):
+    """Validation accuracy against one hyper-parameter (``rows``: ``value``, ``val_accuracy``)."""
+    values = [row["value"] for row in rows]
+    accuracies = [row["val_accuracy"] for row in rows]
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.plot(values, accuracies, marker="o")
+    if chosen is not None:
+        ax.axvline(chosen, color="grey", linestyle="--", label=f"chosen: {chosen:g}")
+        ax.legend()
+    if log_x:
+        ax.set_xscale("log", base=2)
+    ax.set(xlabel=name, ylabel="validation accuracy", title=f"accuracy vs {name}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(curves: dict[str, tuple[Sequence[int], Sequence[float]]],
+                         ylabel: str = "accuracy", title: str | None = None):
+    """Several accuracy-per-epoch curves on one axis (``name -> (epochs, values)``)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, (epochs, values) in curves.items():
+        ax.plot(epochs, values, marker=".", label=name)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -545,11 +545,32 @@ class StudentResult:
     loaded: bool = False
 
 
+def student_pool(cfg: StudentConfig, root: str | os.PathLike | None = None) -> data.ImageDataset:
+    """The training images a student configuration draws from (train and validation parts)."""
+    train_full = data.load_dataset(cfg.dataset, "train", root)
+    return data.balanced_subset(train_full, cfg.train_per_class, cfg.data_seed)
+
+
 def student_data(cfg: StudentConfig, root: str | os.PathLike | None = None):
     """``(train, val)`` image datasets of a student configuration."""
-    train_full = data.load_dataset(cfg.dataset, "train", root)
-    subset = data.balanced_subset(train_full, cfg.train_per_class, cfg.data_seed)
-    return data.train_val_split(subset, cfg.val_per_class, cfg.data_seed)
+    return data.train_val_split(student_pool(cfg, root), cfg.val_per_class, cfg.data_seed)
+
+
+def _teacher_rows(teacher_logits: torch.Tensor | None, cfg: StudentConfig,
+                  train: data.ImageDataset, root) -> torch.Tensor:
+    """The teacher's logits of the ``train`` images, from logits cached on the whole training
+    split or on :func:`student_pool` (the cheaper choice in fast mode)."""
+    pool = student_pool(cfg, root)
+    full = len(data.load_dataset(cfg.dataset, "train", root))
+    shapes = {(full, train.info.num_classes), (len(pool), train.info.num_classes)}
+    if teacher_logits is None or tuple(teacher_logits.shape) not in shapes:
+        got = None if teacher_logits is None else tuple(teacher_logits.shape)
+        raise ValueError(f"distillation needs the teacher's logits on the whole training split "
+                         f"or on the student's pool of training images, shape one of "
+                         f"{sorted(shapes)}; got {got}")
+    if teacher_logits.shape[0] == full:
+        return teacher_logits[train.indices]
+    return teacher_logits[torch.searchsorted(pool.indices, train.indices)]
 
 
 def student_checkpoint_paths(cfg: StudentConfig, out_dir: str | os.PathLike | None = None):
@@ -569,26 +590,23 @@ def _load_student(path: Path, cfg: StudentConfig | None = None) -> StudentResult
 
 def train_student(cfg: StudentConfig, teacher_logits: torch.Tensor | None = None,
                   out_dir: str | os.PathLike | None = None, root: str | os.PathLike | None = None,
-                  progress: bool = True, resume: bool = True) -> StudentResult:
+                  progress: bool = True, resume: bool = True,
+                  device: torch.device | str | None = "cpu") -> StudentResult:
     """Train the student of ``cfg`` and save it (resuming its partial checkpoint if any).
 
-    ``teacher_logits`` are the cached logits of the teacher on the *whole* training split
-    (:func:`cache_teacher_logits`), needed when ``cfg.alpha > 0``. The saved model is the one of
-    the best validation epoch; the test split is not read here.
+    ``teacher_logits`` are the cached logits of the teacher (:func:`cache_teacher_logits`) on
+    the whole training split or on :func:`student_pool`, needed when ``cfg.alpha > 0``. The saved model is the one of
+    the best validation epoch; the test split is not read here. Students are small, so they
+    train on the CPU unless ``device`` says otherwise (``None``: :func:`config.pick_device`).
     """
     train, val = student_data(cfg, root)
     info = train.info
     if cfg.alpha > 0:
-        expected = (len(data.load_dataset(cfg.dataset, "train", root)), info.num_classes)
-        if teacher_logits is None or tuple(teacher_logits.shape) != expected:
-            got = None if teacher_logits is None else tuple(teacher_logits.shape)
-            raise ValueError(f"distillation needs the teacher's logits on the whole training "
-                             f"split, shape {expected}; got {got}")
-        teacher_logits = teacher_logits[train.indices]
+        teacher_logits = _teacher_rows(teacher_logits, cfg, train, root)
     x_train, x_val = data.flat_features(train), data.flat_features(val)
     final_path, partial_path = student_checkpoint_paths(cfg, out_dir)
     config.seed_everything(cfg.seed)
-    model = cfg.build(x_train.shape[1], info.num_classes)
+    model = cfg.build(x_train.shape[1], info.num_classes).to(config.pick_device(device))
     state = None
     if resume and partial_path.is_file():
         stored = _load_file(partial_path)
@@ -607,6 +625,7 @@ def train_student(cfg: StudentConfig, teacher_logits: torch.Tensor | None = None
     metrics = {"val_accuracy": state["best_val_accuracy"], "best_epoch": state["best_epoch"],
                "train_seconds": state["seconds"], "train_images": len(train),
                "val_images": len(val), "parameters": count_parameters(model)}
+    model.to("cpu")
     _atomic_save({"format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "model": model.state_dict(),
                   "in_features": x_train.shape[1], "num_classes": info.num_classes,
                   "history": state["history"], "metrics": metrics, "versions": versions()},
@@ -618,9 +637,10 @@ def train_student(cfg: StudentConfig, teacher_logits: torch.Tensor | None = None
 def student_train_or_load(cfg: StudentConfig, teacher_logits: torch.Tensor | None = None,
                           out_dir: str | os.PathLike | None = None,
                           root: str | os.PathLike | None = None,
-                          progress: bool = True) -> StudentResult:
+                          progress: bool = True,
+                          device: torch.device | str | None = "cpu") -> StudentResult:
     """Load the finished student of exactly this configuration, or train it."""
     final_path, _ = student_checkpoint_paths(cfg, out_dir)
     if final_path.is_file():
         return _load_student(final_path, cfg)
-    return train_student(cfg, teacher_logits, out_dir, root, progress)
+    return train_student(cfg, teacher_logits, out_dir, root, progress, device=device)

@@ -51,6 +51,12 @@ def test_distillation_needs_matching_logits(tmp_path, teacher_logits):
     logits, name = teacher_logits
     with pytest.raises(ValueError, match="needs a teacher"):
         training.StudentConfig(alpha=0.5)
+    pool = training.student_pool(_cfg(alpha=0.5, teacher=name))
+    from_pool = training.train_student(_cfg(alpha=0.5, teacher=name), logits[pool.indices],
+                                       out_dir=tmp_path / "pool", progress=False)
+    from_full = training.train_student(_cfg(alpha=0.5, teacher=name), logits,
+                                       out_dir=tmp_path / "full", progress=False)
+    assert from_pool.metrics["val_accuracy"] == from_full.metrics["val_accuracy"]
     with pytest.raises(ValueError, match="whole training split"):
         training.train_student(_cfg(alpha=0.5, teacher=name), logits[:100], out_dir=tmp_path,
                                progress=False)

@@ -1,0 +1,51 @@
+"""The chapters' structure: generated cells in sync, executed outputs committed, exercises.
+
+Running every notebook top to bottom is nbval's job (`pytest --nbval-lax notebooks`, in
+`make test`); these tests check what nbval does not.
+"""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_generated_cells_are_in_sync():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "notebooks.py"), "check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_chapter_is_in_the_table_of_contents():
+    toc = (ROOT / "_toc.yml").read_text()
+    assert CHAPTERS
+    for path in CHAPTERS:
+        assert f"notebooks/{path.stem}" in toc, path.name
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_structure(path):
+    nb = json.loads(path.read_text())
+    cells = nb["cells"]
+    text = lambda cell: "".join(cell["source"])  # noqa: E731
+    assert cells[0]["cell_type"] == "markdown" and text(cells[0]).startswith("# ")
+    assert "What you will learn" in text(cells[0]) and "Prerequisites" in text(cells[0])
+    assert "colab-badge.svg" in text(cells[1]) and "Time to run" in text(cells[1])
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert "setup" in code[0]["metadata"].get("tags", [])
+    exercises = "".join(text(c) for c in cells if c["cell_type"] == "markdown")
+    assert len(re.findall(r"^\d\. ", exercises.split("## Exercises")[-1], re.M)) >= 3
+    assert exercises.count(":class: dropdown") >= 3
+    # committed with the outputs of a real run: every code cell executed, none failed,
+    # figures as PNG (nbval compares SVG byte for byte, and the book renders PNG)
+    assert all(c["execution_count"] for c in code), "a code cell was not executed"
+    for cell in code:
+        for output in cell["outputs"]:
+            assert output["output_type"] != "error", text(cell)[:80]
+            assert "image/svg+xml" not in output.get("data", {})
+    assert any("image/png" in o.get("data", {}) for c in code for o in c["outputs"])
