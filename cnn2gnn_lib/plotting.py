@@ -78,7 +78,7 @@ def plot_confusion(predictions: torch.Tensor, targets: torch.Tensor, classes: Se
     ax.set(xlabel="predicted", ylabel="true")
     for i in range(len(classes)):
         for j in range(len(classes)):
-            if rates[i, j] >= 0.005:
+            if rates[i, j] >= 0.01:  # smaller rates would print as 0
                 ax.text(j, i, f"{100 * rates[i, j]:.0f}", ha="center", va="center", fontsize=7,
                         color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)

@@ -93,8 +93,32 @@ def notebooks(names: list[str] | None = None) -> list[Path]:
     return paths
 
 
+INSTRUCTORS = ROOT / "book" / "instructors.md"
+TABLE_START, TABLE_END = "<!-- timings:start -->", "<!-- timings:end -->"
+
+
+def timings_table(timings: dict) -> str:
+    lines = ["| chapter | fast mode | full mode |", "|---|---|---|"]
+    for path in notebooks():
+        t = timings.get(path.name, {})
+        lines.append(f"| {path.stem.replace('_', ' ')} | {_minutes(t.get('fast_seconds'))} | "
+                     f"{_minutes(t.get('full_seconds'))} |")
+    return "\n".join(lines)
+
+
+def _instructors_page(timings: dict) -> str:
+    text = INSTRUCTORS.read_text()
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    return f"{head}{TABLE_START}\n{timings_table(timings)}\n{TABLE_END}{tail}"
+
+
 def sync() -> None:
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
+    page = _instructors_page(timings)
+    if page != INSTRUCTORS.read_text():
+        INSTRUCTORS.write_text(page)
+        print("synced book/instructors.md")
     for path in notebooks():
         nb = nbformat.read(path, as_version=4)
         changed = False
@@ -115,6 +139,8 @@ def check() -> int:
         for tag, text in expected_cells(path, timings).items():
             if _tagged(nb, tag).source != text:
                 stale.append(f"{path.name}: cell {tag!r}")
+    if _instructors_page(timings) != INSTRUCTORS.read_text():
+        stale.append("book/instructors.md: timings table")
     for line in stale:
         print(f"out of sync: {line} (run: python scripts/notebooks.py sync)")
     return 1 if stale else 0

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything the book needs on a fresh Debian/Ubuntu machine (idempotent):
 #   1. the Debian package dataset-fashion-mnist (the offline copy of Fashion-MNIST),
-#   2. a virtual environment in $VENV (default .venv) with the exact locked packages,
-#   3. the companion library installed in editable mode.
+#   2. Debian's chromium and chromium-driver (the headless browser test of the rendered book),
+#   3. a virtual environment in $VENV (default .venv) with the exact locked packages,
+#   4. the companion library installed in editable mode.
 # Re-running does nothing when the lock file has not changed since the last install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,11 @@ install_debian() {
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ -z "${CNN2GNN_DATA:-}" ]; then
   echo "setup: installing Debian package dataset-fashion-mnist"
   install_debian dataset-fashion-mnist || echo "setup: continuing; the data will be downloaded where there is internet." >&2
+fi
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "setup: installing Debian packages chromium and chromium-driver (the book's browser test)"
+  install_debian chromium chromium-driver || echo "setup: continuing; the browser test will be skipped." >&2
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

@@ -1,0 +1,135 @@
+"""The rendered book, opened page by page in headless Chromium.
+
+Builds the book (committed notebook outputs, warnings as errors) into a temporary folder, serves
+it on localhost and fails on: a page that does not load, a local image that does not render, a
+JavaScript error from the book's own files, an internal link to a missing page or anchor, or a
+chapter page without its Colab launch button. Resources on other hosts (MathJax's CDN, the Colab
+badge) cannot load on an offline machine and are not judged here.
+
+Needs Debian's `chromium` and `chromium-driver` (scripts/setup_env.sh installs them); CI sets
+CNN2GNN_REQUIRE_BROWSER=1 so that a missing browser fails instead of skipping.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+if not (CHROMIUM and DRIVER):
+    if os.environ.get("CNN2GNN_REQUIRE_BROWSER") == "1":
+        raise RuntimeError("CNN2GNN_REQUIRE_BROWSER=1 but chromium/chromedriver are missing; "
+                           "install the Debian packages chromium and chromium-driver")
+    pytest.skip("headless Chromium is not installed (Debian: chromium chromium-driver)",
+                allow_module_level=True)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    subprocess.run([str(jupyter_book), "build", str(ROOT), "--path-output", str(out),
+                    "--warningiserror", "--quiet"], check=True, capture_output=True)
+    html = out / "_build" / "html"
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(html)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield html, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER),
+                              options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _pages(html: Path) -> list[str]:
+    pages = ["index.html"] + sorted(str(p.relative_to(html)) for p in html.rglob("*.html")
+                                    if p.parts[-2] in ("notebooks", "book"))
+    return pages
+
+
+def test_every_page_renders_cleanly(site, browser):
+    html, base = site
+    pages = _pages(html)
+    chapters = [p for p in pages if p.startswith("notebooks/")]
+    assert len(chapters) >= 1 and any(p.startswith("book/") for p in pages)
+    problems = []
+    for page in pages:
+        url = urljoin(base, page)
+        browser.get_log("browser")  # drop what earlier pages left
+        browser.get(url)
+        images = browser.execute_script(
+            "return [...document.images].map(i => [i.currentSrc || i.src, i.complete, "
+            "i.naturalWidth]);")
+        for src, complete, width in images:
+            if src.startswith(base) and not (complete and width > 0):
+                problems.append(f"{page}: image does not render: {src}")
+        for entry in browser.get_log("browser"):
+            message = entry["message"]
+            external = re.search(r"https?://(?!127\.0\.0\.1)", message)
+            if entry["level"] == "SEVERE" and not external:
+                problems.append(f"{page}: JavaScript error: {message[:300]}")
+        links = browser.execute_script(
+            "return [...document.querySelectorAll('a[href]')].map(a => a.href);")
+        for href in links:
+            if not href.startswith(base):
+                continue
+            target = urlparse(href)
+            path = html / unquote(target.path[len(urlparse(base).path):] or "index.html")
+            if path.is_dir():
+                path = path / "index.html"
+            if not path.is_file():
+                problems.append(f"{page}: broken internal link {href}")
+            elif target.fragment and path.suffix == ".html":
+                if f'id="{unquote(target.fragment)}"' not in path.read_text(errors="ignore"):
+                    problems.append(f"{page}: link to a missing anchor {href}")
+        if page in chapters:
+            colab = [h for h in links if h.startswith("https://colab.research.google.com/github/")]
+            if not colab:
+                problems.append(f"{page}: no Colab launch button")
+            elif not any(page.replace(".html", ".ipynb") in h for h in colab):
+                problems.append(f"{page}: the Colab button opens another notebook: {colab[0]}")
+    assert not problems, "\n".join(problems)
+
+
+def test_figures_are_png_images_on_the_chapter_pages(site, browser):
+    html, base = site
+    for page in [p for p in _pages(html) if p.startswith("notebooks/")]:
+        browser.get(urljoin(base, page))
+        rendered = browser.execute_script(
+            "return [...document.images].filter(i => i.naturalWidth > 0)"
+            ".map(i => i.currentSrc);")
+        assert any(src.endswith(".png") for src in rendered), f"{page} shows no figure"
