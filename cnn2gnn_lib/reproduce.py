@@ -122,6 +122,8 @@ class Study:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / "results.json"
         self.results = self._load()
+        self._teachers: dict[tuple[str, int], training.TrainResult] = {}
+        self._logits: torch.Tensor | None = None
 
     # -- bookkeeping ------------------------------------------------------------------------
 
@@ -169,8 +171,12 @@ class Study:
                                                  arch=arch, epochs=epochs)
 
     def teacher(self, arch: str, epochs: int) -> training.TrainResult:
-        return training.train_or_load(self.teacher_config(arch, epochs), self.device,
-                                      self.artifacts, self.root, self.progress)
+        """The trained teacher (trained, or loaded once per study)."""
+        if (arch, epochs) not in self._teachers:
+            self._teachers[arch, epochs] = training.train_or_load(
+                self.teacher_config(arch, epochs), self.device, self.artifacts, self.root,
+                self.progress)
+        return self._teachers[arch, epochs]
 
     def student_config(self, kind: str, kd: bool, seed: int, epochs: int, s: int,
                        temperature: float, alpha: float) -> training.StudentConfig:
@@ -182,14 +188,19 @@ class Study:
             teacher=teacher.name() if kd else None)
 
     def teacher_logits(self) -> torch.Tensor:
-        teacher = self.teacher(self.plan.teacher_arch, self.plan.teacher_epochs)
-        pool = training.student_pool(self.student_config("mlp", False, 0, 1, 1, 1.0, 0.0),
-                                     self.root)
-        return training.cache_teacher_logits(teacher, pool, self.artifacts, self.device,
-                                             self.progress)
+        """The teacher's logits on the students' training pool (computed once, cached)."""
+        if self._logits is None:
+            teacher = self.teacher(self.plan.teacher_arch, self.plan.teacher_epochs)
+            pool = training.student_pool(self.student_config("mlp", False, 0, 1, 1, 1.0, 0.0),
+                                         self.root)
+            self._logits = training.cache_teacher_logits(teacher, pool, self.artifacts,
+                                                         self.device, self.progress)
+        return self._logits
 
     def train(self, cfg: training.StudentConfig) -> training.StudentResult:
-        logits = self.teacher_logits() if cfg.alpha > 0 else None
+        final, _ = training.student_checkpoint_paths(cfg, self.artifacts)
+        needs_logits = cfg.alpha > 0 and not final.is_file()
+        logits = self.teacher_logits() if needs_logits else None
         return training.student_train_or_load(cfg, logits, self.artifacts, self.root,
                                               self.progress, self.device)
 
