@@ -1,0 +1,40 @@
+import torch
+
+from cnn2gnn_lib import efficiency, students, teachers
+
+
+def test_mlp_flops_are_two_per_multiply_add():
+    model = students.MLPStudent(784, 512, 10)
+    expected = 2 * (784 * 512 + 512 * 10)
+    assert efficiency.flops_per_image(model, torch.rand(8, 784)) == expected
+
+
+def test_gnn_flops_add_the_graph_and_its_messages():
+    torch.manual_seed(0)
+    x = torch.rand(64, 784)
+    gnn = students.GNNStudent(784, 512, 10, s=5, backend="torch")
+    mlp = students.MLPStudent(784, 512, 10)
+    graph = gnn.build_graph(x)
+    distances = 2 * 64 * 64 * 512 / 64           # the head's X W1 (X W1)^T per image
+    messages = 2 * graph.num_edges * (512 + 10) / 64
+    assert abs(efficiency.flops_per_image(gnn, x)
+               - (efficiency.flops_per_image(mlp, x) + distances + messages)) < 1e-6
+
+
+def test_conv_teacher_costs_far_more_than_a_student():
+    teacher = teachers.build_teacher("resnet20", 1, 10)
+    student = students.MLPStudent(784, 512, 10)
+    ratio = (efficiency.flops_per_image(teacher, torch.rand(2, 1, 28, 28))
+             / efficiency.flops_per_image(student, torch.rand(2, 784)))
+    assert ratio > 50
+
+
+def test_profile_record_and_custom_run():
+    model = students.MLPStudent(784, 64, 10)
+    batch = torch.rand(32, 784)
+    calls = []
+    record = efficiency.profile("mlp", model, batch, run=lambda x: calls.append(len(x)),
+                                flops=123.0, repeats=2, warmup=1, min_seconds=0.01)
+    assert record["flops_per_image"] == 123.0 and record["batch_size"] == 32
+    assert record["parameters"] == 784 * 64 + 64 + 64 * 10 + 10
+    assert record["images_per_second"] > 0 and calls and set(calls) == {32}
