@@ -119,6 +119,29 @@ def workaround_applied() -> bool:
     return bool(_state["workaround"])
 
 
+def resolve_backend(backend: str, device="cpu") -> str:
+    """``"torch"`` or ``"dgl"`` for a requested graph backend on ``device``.
+
+    ``"auto"`` takes DGL when it imports and the data is on the CPU (PyPI's DGL has no CUDA);
+    an explicit ``"dgl"`` raises :class:`DGLUnavailable` (with instructions) where DGL does not
+    import, and ``ValueError`` for data on another device.
+    """
+    import torch
+
+    device = torch.device(device)
+    if backend == "torch":
+        return "torch"
+    if backend == "dgl":
+        import_dgl()
+        if device.type != "cpu":
+            raise ValueError(f"the DGL backend runs on the CPU only (PyPI's DGL has no CUDA), "
+                             f"but the data is on {device}; use backend='torch' or 'auto'.")
+        return "dgl"
+    if backend == "auto":
+        return "dgl" if device.type == "cpu" and dgl_available() else "torch"
+    raise ValueError(f"backend must be 'auto', 'torch' or 'dgl', got {backend!r}")
+
+
 def dgl_status() -> str:
     """One line for humans: which DGL, and how it was loaded, or why it is unavailable."""
     try:

@@ -303,16 +303,6 @@ def learn_graph(embeddings: torch.Tensor, s: int, self_loop_weight: float = 1.0)
 # Baselines and large node sets
 
 
-def _resolve_backend(backend: Backend, device: torch.device) -> str:
-    from .dgl_bridge import dgl_available
-
-    if backend not in ("auto", "torch", "dgl"):
-        raise ValueError(f"backend must be 'auto', 'torch' or 'dgl', got {backend!r}")
-    if backend == "auto":
-        return "dgl" if device.type == "cpu" and dgl_available() else "torch"
-    return backend
-
-
 def knn_graph(features: torch.Tensor, k: int, backend: Backend = "auto") -> Graph:
     """The fixed baseline: every node receives an edge of weight 1 from its ``k`` nearest
     other nodes (Euclidean, self excluded). Not differentiable, not learned.
@@ -326,7 +316,10 @@ def knn_graph(features: torch.Tensor, k: int, backend: Backend = "auto") -> Grap
     if not 1 <= k < n:
         raise ValueError(f"k={k} neighbours need 1 <= k < number of nodes ({n})")
     features = features.detach()
-    if _resolve_backend(backend, features.device) == "dgl":
+    from .dgl_bridge import resolve_backend
+
+    # dgl.knn_graph works on a CPU copy, so an explicit "dgl" is fine for data anywhere
+    if resolve_backend(backend, "cpu" if backend == "dgl" else features.device) == "dgl":
         from .dgl_bridge import import_dgl
 
         dgl = import_dgl()

@@ -332,7 +332,7 @@ class Study:
                 records.append({**efficiency.profile("MLP student", model, flat),
                                 "role": "student"})
                 continue
-            model.backend = "torch"
+            model.backend = "torch"  # the faster backend on CPU (same numbers as DGL)
             records.append({**efficiency.profile("GNN student, batch mode", model, flat),
                             "role": "student"})
             bank = model.build_anchor_bank(self.anchor_bank(cfg))

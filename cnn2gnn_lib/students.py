@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import graph as graphs
+from .dgl_bridge import resolve_backend  # noqa: F401  (re-exported: students.resolve_backend)
 from .graph import Graph
 
 GraphKind = Literal["learned", "knn"]
@@ -41,24 +42,6 @@ GraphSpace = Literal["shared", "projection"]
 
 # --------------------------------------------------------------------------------------------
 # Message passing
-
-
-def resolve_backend(backend: str, device: torch.device | str) -> str:
-    """``"torch"`` or ``"dgl"`` for a requested backend on ``device`` (see module docstring)."""
-    from .dgl_bridge import dgl_available, import_dgl
-
-    device = torch.device(device)
-    if backend == "torch":
-        return "torch"
-    if backend == "dgl":
-        import_dgl()  # raises DGLUnavailable with instructions
-        if device.type != "cpu":
-            raise ValueError(f"the DGL backend runs on the CPU only (PyPI's DGL has no CUDA), "
-                             f"but the data is on {device}; use backend='torch' or 'auto'.")
-        return "dgl"
-    if backend == "auto":
-        return "dgl" if device.type == "cpu" and dgl_available() else "torch"
-    raise ValueError(f"backend must be 'auto', 'torch' or 'dgl', got {backend!r}")
 
 
 def weighted_sum(graph: Graph, values: torch.Tensor, num_targets: int | None = None
@@ -199,8 +182,7 @@ class GNNStudent(nn.Module):
             raise ValueError(f"a batch of {x.shape[0]} images cannot give each image s={self.s} "
                              f"neighbours; use batches of at least {self.s + 2} images")
         if self.graph_kind == "knn":
-            knn_backend = "dgl" if self._backend(x) == "dgl" else "torch"
-            return graphs.fixed_knn_graph(x, self.s, self.self_loop_weight, knn_backend)
+            return graphs.fixed_knn_graph(x, self.s, self.self_loop_weight, self._backend(x))
         return graphs.learn_graph(self.graph_embeddings(x, first_layer), self.s,
                                   self.self_loop_weight)
 

@@ -198,7 +198,7 @@ def _load_file(path: Path) -> dict[str, Any]:
         raise RuntimeError(f"{path} is not a readable checkpoint ({type(error).__name__}: "
                            f"{error}); delete it to train again.") from error
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise RuntimeError(f"{path} is not a cnn2gnn teacher checkpoint of format "
+        raise RuntimeError(f"{path} is not a cnn2gnn checkpoint of format "
                            f"{CHECKPOINT_FORMAT}; delete it to train again.")
     return state
 
@@ -595,9 +595,10 @@ def train_student(cfg: StudentConfig, teacher_logits: torch.Tensor | None = None
     """Train the student of ``cfg`` and save it (resuming its partial checkpoint if any).
 
     ``teacher_logits`` are the cached logits of the teacher (:func:`cache_teacher_logits`) on
-    the whole training split or on :func:`student_pool`, needed when ``cfg.alpha > 0``. The saved model is the one of
-    the best validation epoch; the test split is not read here. Students are small, so they
-    train on the CPU unless ``device`` says otherwise (``None``: :func:`config.pick_device`).
+    the whole training split or on :func:`student_pool`, needed when ``cfg.alpha > 0``. The
+    saved model is the one of the best validation epoch; the test split is not read here.
+    Students are small, so they train on the CPU unless ``device`` says otherwise (``None``:
+    :func:`config.pick_device`).
     """
     train, val = student_data(cfg, root)
     info = train.info
