@@ -470,6 +470,31 @@ def random_crop_flip(images: torch.Tensor, padding: int, flip: bool,
     return out.contiguous()
 
 
+def augmented_copies(dataset: ImageDataset, views: int, seed: int = 0) -> ImageDataset:
+    """``dataset`` followed by ``views`` randomly cropped and flipped copies of it (the
+    dataset's own augmentation, drawn once from ``seed``), as uint8 images.
+
+    A fixed set of views lets the teacher's logits on exactly those images be cached, so a
+    student can be distilled on the same view the teacher saw. The copies keep the originals'
+    ``indices`` and labels; ``split`` names the views, so caches never mix the two.
+    """
+    if views < 0:
+        raise ValueError(f"views must be >= 0, got {views}")
+    if views == 0:
+        return dataset
+    generator = torch.Generator().manual_seed(seed)
+    parts = [dataset.images]
+    for _ in range(views):
+        for start in range(0, len(dataset), 4096):
+            batch = dataset.images[start:start + 4096].float()
+            parts.append(random_crop_flip(batch, dataset.info.crop_padding,
+                                          dataset.info.horizontal_flip, generator
+                                          ).round().to(torch.uint8))
+    return ImageDataset(torch.cat(parts), dataset.targets.repeat(views + 1), dataset.info,
+                        f"{dataset.split}+{views}views-seed{seed}",
+                        dataset.indices.repeat(views + 1))
+
+
 def iterate_batches(dataset: ImageDataset, batch_size: int, shuffle: bool = False,
                     augment: bool = False, generator: torch.Generator | None = None,
                     device: torch.device | str = "cpu", drop_last: bool = False

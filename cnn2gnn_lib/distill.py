@@ -8,6 +8,10 @@ with the KL summed over classes and averaged over the batch ("batchmean"). The `
 keeps the gradient of the soft term on the same scale as the hard term when ``T`` changes, so
 ``alpha`` means the same thing at every temperature. ``alpha = 0`` is plain cross-entropy
 training; ``alpha = 1`` learns from the teacher alone.
+
+:func:`relation_loss` is relation-level distillation for a graph student: it passes on how the
+teacher relates *samples* to each other, by charging every learned edge the teacher's
+dissimilarity between the two images it joins.
 """
 from __future__ import annotations
 
@@ -49,3 +53,32 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets:
     soft = F.kl_div(student_log_probs, teacher_log_probs, reduction="batchmean",
                     log_target=True)
     return (1 - alpha) * hard + alpha * temperature ** 2 * soft
+
+
+def teacher_similarity(teacher_logits: torch.Tensor, temperature: float = 4.0) -> torch.Tensor:
+    """``[B, B]`` cosine similarity of the teacher's soft answers: 1 for images the teacher sees
+    the same way, near 0 for images it places in different classes."""
+    probs = F.normalize(soft_targets(teacher_logits.detach(), temperature), dim=1)
+    return probs @ probs.T
+
+
+def relation_loss(graph, teacher_logits: torch.Tensor, temperature: float = 4.0
+                  ) -> torch.Tensor:
+    """The teacher's mean dissimilarity along the student's learned edges (self-loops excluded):
+
+        L_rel = sum_(i,j) a_ij (1 - sim_t(i, j)) / sum_(i,j) a_ij
+
+    with ``sim_t`` from :func:`teacher_similarity`. It is 0 when every edge joins images the
+    teacher answers identically. Gradients reach the graph's weights (and through the
+    differentiable head, the embedding it is learned on); the teacher is detached.
+    ``graph`` is a :class:`cnn2gnn_lib.graph.Graph` over the batch's ``B`` images.
+    """
+    if teacher_logits.dim() != 2 or teacher_logits.shape[0] != graph.num_nodes:
+        raise ValueError(f"teacher_logits must be [{graph.num_nodes}, K] for a graph of "
+                         f"{graph.num_nodes} nodes, got {tuple(teacher_logits.shape)}")
+    edges = graph.without_self_loops()
+    if edges.num_edges == 0:
+        raise ValueError("the graph has no edges besides self-loops")
+    probs = F.normalize(soft_targets(teacher_logits.detach(), temperature), dim=1)
+    similarity = (probs[edges.src] * probs[edges.dst]).sum(1)
+    return (edges.weight * (1 - similarity)).sum() / edges.weight.sum().clamp_min(1e-12)

@@ -10,7 +10,9 @@ as a pipeline of small public steps, so a notebook can show them one at a time
    piecewise linear (hence differentiable) in the distances;
 3. :func:`symmetrize` -- ``A = (P + P^T) / 2``;
 4. :func:`add_self_loops` -- ``A + I``;
-5. :func:`normalize` -- ``D^-1/2 A D^-1/2`` with the *weighted* degree.
+5. :func:`normalize` -- ``D^-1/2 A D^-1/2`` with the *weighted* degree (or
+   :func:`row_normalize`, ``D^-1 A`` without self-loops, for students that mix a node's own
+   message with the mean of its neighbours' at a chosen ratio).
 
 :func:`learn_graph` chains them. The steps accept a dense ``[N, N]`` tensor (to look at) or a
 sparse :class:`Graph` edge list (what the students use: ``N * s`` edges instead of ``N^2``).
@@ -290,13 +292,43 @@ def normalize(adjacency: torch.Tensor | Graph) -> torch.Tensor | Graph:
     return scale.unsqueeze(1) * adjacency * scale.unsqueeze(0)
 
 
-def learn_graph(embeddings: torch.Tensor, s: int, self_loop_weight: float = 1.0) -> Graph:
+def row_normalize(adjacency: torch.Tensor | Graph) -> torch.Tensor | Graph:
+    """``D^-1 A``: the weights a node receives sum to 1, so ``A @ X`` is a weighted mean of its
+    neighbours' rows. Nodes without in-edges stay unconnected."""
+    if isinstance(adjacency, Graph):
+        g = adjacency
+        degree = g.in_degree()
+        scale = torch.where(degree > 0, 1.0 / degree.clamp_min(1e-12), torch.zeros_like(degree))
+        return Graph(g.src, g.dst, g.weight * scale[g.dst], g.num_nodes)
+    _check_square(adjacency)
+    degree = adjacency.sum(1, keepdim=True)
+    return torch.where(degree > 0, adjacency / degree.clamp_min(1e-12),
+                       torch.zeros_like(adjacency))
+
+
+NORMALIZATIONS = ("sym", "row")
+
+
+def _finish(graph: Graph, self_loop_weight: float, normalization: str) -> Graph:
+    if normalization == "sym":
+        return normalize(add_self_loops(graph, self_loop_weight))
+    if normalization == "row":
+        return row_normalize(graph)
+    raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+
+
+def learn_graph(embeddings: torch.Tensor, s: int, self_loop_weight: float = 1.0,
+                normalization: str = "sym") -> Graph:
     """The whole head on one batch: distances, adaptive neighbours, symmetrise, self-loops,
-    normalise. Returns the sparse normalised graph ``A_hat`` (differentiable in its weights)."""
+    normalise. Returns the sparse normalised graph ``A_hat`` (differentiable in its weights).
+
+    ``normalization="row"`` skips the self-loops and returns ``D^-1 A`` instead (rows are
+    distributions over the neighbours; the student decides how much a node keeps of itself).
+    """
     dist = pairwise_sq_dists(embeddings)
     indices, weights = adaptive_neighbor_weights(dist, s, exclude_self=True)
     graph = symmetrize(neighbors_to_graph(indices, weights))
-    return normalize(add_self_loops(graph, self_loop_weight))
+    return _finish(graph, self_loop_weight, normalization)
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,10 +369,9 @@ def knn_graph(features: torch.Tensor, k: int, backend: Backend = "auto") -> Grap
 
 
 def fixed_knn_graph(features: torch.Tensor, k: int, self_loop_weight: float = 1.0,
-                    backend: Backend = "auto") -> Graph:
+                    backend: Backend = "auto", normalization: str = "sym") -> Graph:
     """:func:`knn_graph` through the same symmetrise / self-loop / normalise steps as the head."""
-    graph = symmetrize(knn_graph(features, k, backend))
-    return normalize(add_self_loops(graph, self_loop_weight))
+    return _finish(symmetrize(knn_graph(features, k, backend)), self_loop_weight, normalization)
 
 
 def chunked_adaptive_graph(queries: torch.Tensor, s: int, candidates: torch.Tensor | None = None,

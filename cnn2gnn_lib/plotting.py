@@ -179,3 +179,83 @@ def plot_learning_curves(curves: dict[str, tuple[Sequence[int], Sequence[float]]
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_designs(records: Sequence[dict], modes: Sequence[str] = ("batch", "anchor"),
+                 reference: float | None = None, title: str | None = None):
+    """Validation accuracy of every student design (horizontal bars, one colour per inference
+    mode; ``records`` as in ``results.json["designs"]["records"]``). ``reference`` draws a
+    vertical line, e.g. at the distilled MLP's accuracy."""
+    names = [r["design"] for r in records]
+    fig, ax = plt.subplots(figsize=(8.5, 0.42 * len(names) + 1.2))
+    height = 0.8 / len(modes)
+    for k, mode in enumerate(modes):
+        values = [100 * r["val"].get(mode, np.nan) for r in records]
+        ax.barh(np.arange(len(names)) + k * height, values, height=height, label=mode)
+    if reference is not None:
+        ax.axvline(100 * reference, color="black", linestyle="--", linewidth=1,
+                   label="distilled MLP")
+    finite = [100 * v for r in records for m, v in r["val"].items() if m in modes]
+    ax.set_xlim(min(finite) - 1.5, max(finite) + 0.8)
+    ax.set_yticks(np.arange(len(names)) + height * (len(modes) - 1) / 2, names)
+    ax.invert_yaxis()
+    ax.set(xlabel="validation accuracy (%)", title=title)
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # clear of the bars
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class(classes: Sequence[str], series: dict[str, Sequence[float]],
+                   title: str | None = None):
+    """Per-class accuracy of several models side by side (``name -> accuracy per class``)."""
+    fig, ax = plt.subplots(figsize=(10, 3.4))
+    width = 0.8 / len(series)
+    for k, (name, values) in enumerate(series.items()):
+        ax.bar(np.arange(len(classes)) + k * width, [100 * v for v in values], width=width,
+               label=name)
+    ax.set_xticks(np.arange(len(classes)) + width * (len(series) - 1) / 2, classes,
+                  rotation=30, ha="right")
+    lowest = min(100 * v for values in series.values() for v in values)
+    ax.set_ylim(max(0, lowest - 5), 100)
+    ax.set(ylabel="test accuracy (%)", title=title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig
+
+
+def plot_efficiency(results: dict, title: str | None = None):
+    """Accuracy against measured images/s (log scale) for the teachers and the distilled
+    students of a study (``results.json``); the marker area grows with the parameter count."""
+    records = {r["model"]: r for r in results["efficiency"]["records"]}
+    rows = {(row["student"], row["kd"]): row for row in results["students"]}
+    points = []
+    for teacher in results["teachers"].values():
+        record = records.get(teacher["arch"])
+        if record:
+            points.append((teacher["arch"], record, teacher["metrics"]["test_accuracy"]))
+    for model, (kind, metric) in {"MLP student": ("mlp", "test_batch_accuracy"),
+                                  "GNN student, batch mode": ("gnn-learned",
+                                                              "test_batch_accuracy"),
+                                  "GNN student, anchor mode": ("gnn-learned",
+                                                               "test_anchor_accuracy")}.items():
+        if model in records and (kind, True) in rows:
+            points.append((f"{model} + KD", records[model],
+                           rows[kind, True][metric]["mean"]))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    largest = max(record["parameters"] for _, record, _ in points)
+    for name, record, accuracy in points:
+        teacher = record.get("role") == "teacher"
+        ax.scatter(record["images_per_second"], 100 * accuracy,
+                   s=40 + 400 * record["parameters"] / largest, alpha=0.7,
+                   marker="s" if teacher else "o")
+        ax.annotate(name, (record["images_per_second"], 100 * accuracy), fontsize=8,
+                    xytext=(6, 4), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.margins(x=0.3, y=0.15)  # room for the labels right of the points
+    ax.set(xlabel="images per second on the CPU (log scale)", ylabel="test accuracy (%)",
+           title=title or "accuracy against inference speed (area: parameters)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

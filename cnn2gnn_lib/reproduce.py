@@ -19,7 +19,15 @@ Protocol, in stage order:
 4. the main rows over several seeds: MLP, GNN on a fixed kNN graph, GNN with the learned graph,
    each without and with KD; test accuracy in batch mode and, for the GNNs, in anchor mode;
 5. efficiency: parameters, FLOPs per image and measured images/s of teachers and students at
-   the same batch size, in one process.
+   the same batch size, in one process;
+6. designs (does the learned graph earn its place?): every variant of :data:`GNN_DESIGNS`
+   and :data:`MLP_DESIGNS` trained once (seed 0, sweep-length runs, the same KD settings:
+   equal budgets), judged on
+   the validation split in every inference mode (batch; anchor with a random or a k-means
+   bank; anchor with the bank's labels voting, :meth:`GNNStudent.predict_anchor`); the best
+   GNN design and the best MLP design are then trained on every seed and tested once, with
+   the evidence that explains the difference (edge homophily, per-class accuracy, which test
+   predictions the graph changes).
 
 Every stage is recorded in ``results.json`` as soon as it finishes, and checkpoints go to the
 artifacts folder, so running the command again skips finished stages and resumes interrupted
@@ -48,6 +56,49 @@ KD_ROWS = (("mlp", False), ("mlp", True), ("gnn-knn", False), ("gnn-knn", True),
 
 
 @dataclass(frozen=True)
+class Design:
+    """One variant of a student: a name, what it changes, and the StudentConfig options."""
+
+    name: str
+    description: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return dict(self.options)
+
+
+GNN_DESIGNS = (
+    Design("paper", "graph in both layers, learned on X W1, GCN self-loop (the main row)"),
+    Design("layer-2-only", "graph only in the second layer", (("graph_layers", "second"),)),
+    Design("layer-1-only", "graph only in the first layer", (("graph_layers", "first"),)),
+    Design("hidden-graph", "graph only in layer 2, learned on the hidden states; a node keeps "
+           "0.8 of itself", (("graph_layers", "second"), ("graph_space", "hidden"),
+                             ("self_weight", 0.8))),
+    Design("learned-self-weight", "both layers; how much a node keeps of itself is learned",
+           (("self_weight", "learned"),)),
+    Design("projection", "graph learned on a separate projection X P", (("graph_space",
+                                                                         "projection"),)),
+    Design("s-schedule", "s grows from 2 to s over the first half of training",
+           (("s_start", 2),)),
+    Design("batch-1024", "batches of 1024 images in training and in batch-mode testing",
+           (("batch_size", 1024),)),
+    Design("3-classes-per-batch", "every training batch holds images of 3 classes only",
+           (("batch_classes", 3),)),
+    Design("relation-kd", "adds relation distillation: edges pay the teacher's dissimilarity",
+           (("relation_weight", 1.0),)),
+    Design("consistent-kd", "2 augmented views of every image, teacher logits on the same views",
+           (("augment_views", 2),)),
+)
+MLP_DESIGNS = (
+    Design("mlp", "the MLP + KD of the main rows"),
+    Design("mlp-consistent-kd", "2 augmented views of every image, teacher logits on the same "
+           "views", (("augment_views", 2),)),
+)
+LABEL_WEIGHTS = (0.25, 0.5, 0.75)
+
+
+@dataclass(frozen=True)
 class StudyPlan:
     """The settings of a study; :meth:`for_budget` gives the fast or full one."""
 
@@ -70,6 +121,7 @@ class StudyPlan:
     default_alpha: float = 0.9
     bank_size: int = 10000
     throughput_batch: int = 256
+    designs: bool = True
 
     @classmethod
     def for_budget(cls, fast: bool | None = None, **overrides: Any) -> "StudyPlan":
@@ -138,8 +190,11 @@ class Study:
             raise RuntimeError(f"{self.path} is not valid JSON ({error}); move it away to start "
                                "the study again") from error
         if stored.get("plan") != plan:
-            print(f"{self.path} was written for another plan; starting a fresh record")
-            return fresh
+            # every stage is keyed by its own settings, so the ones the new plan shares with the
+            # old are still valid; the others simply run again
+            print(f"{self.path} was written for another plan; keeping the stages whose "
+                  "settings are unchanged")
+            return {"plan": plan, "stages": stored.get("stages", {})}
         return stored
 
     def _save(self) -> None:
@@ -160,7 +215,8 @@ class Study:
         record = run()
         self.results["stages"][name] = {"key": key, "record": record,
                                         "seconds": time.perf_counter() - began,
-                                        "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                                        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                        "commit": self.results.get("commit", "unknown")}
         self._save()
         return record
 
@@ -179,13 +235,15 @@ class Study:
         return self._teachers[arch, epochs]
 
     def student_config(self, kind: str, kd: bool, seed: int, epochs: int, s: int,
-                       temperature: float, alpha: float) -> training.StudentConfig:
+                       temperature: float, alpha: float, **options: Any
+                       ) -> training.StudentConfig:
         teacher = self.teacher_config(self.plan.teacher_arch, self.plan.teacher_epochs)
-        return training.StudentConfig.for_budget(
-            self.plan.fast, dataset=self.plan.dataset, kind=kind, hidden=self.plan.hidden,
-            s=s, epochs=epochs, batch_size=self.plan.batch_size, seed=seed,
-            alpha=alpha if kd else 0.0, temperature=temperature,
-            teacher=teacher.name() if kd else None)
+        values = dict(dataset=self.plan.dataset, kind=kind, hidden=self.plan.hidden,
+                      s=s, epochs=epochs, batch_size=self.plan.batch_size, seed=seed,
+                      alpha=alpha if kd else 0.0, temperature=temperature,
+                      teacher=teacher.name() if kd else None)
+        values.update(options)
+        return training.StudentConfig.for_budget(self.plan.fast, **values)
 
     def teacher_logits(self) -> torch.Tensor:
         """The teacher's logits on the students' training pool (computed once, cached)."""
@@ -199,8 +257,15 @@ class Study:
 
     def train(self, cfg: training.StudentConfig) -> training.StudentResult:
         final, _ = training.student_checkpoint_paths(cfg, self.artifacts)
-        needs_logits = cfg.alpha > 0 and not final.is_file()
-        logits = self.teacher_logits() if needs_logits else None
+        logits = None
+        if (cfg.alpha > 0 or cfg.relation_weight > 0) and not final.is_file():
+            if cfg.augment_views > 0:  # the teacher's answers on exactly the student's views
+                teacher = self.teacher(self.plan.teacher_arch, self.plan.teacher_epochs)
+                logits = training.cache_teacher_logits(
+                    teacher, training.student_train_set(cfg, self.root), self.artifacts,
+                    self.device, self.progress)
+            else:
+                logits = self.teacher_logits()
         return training.student_train_or_load(cfg, logits, self.artifacts, self.root,
                                               self.progress, self.device)
 
@@ -209,10 +274,31 @@ class Study:
         test = data.balanced_subset(test, config.budget(self.plan.fast).test_per_class, 0)
         return data.flat_features(test), test.targets
 
-    def anchor_bank(self, cfg: training.StudentConfig) -> torch.Tensor:
+    def val_features(self, cfg: training.StudentConfig):
+        _, val = training.student_data(cfg, self.root)
+        return data.flat_features(val), val.targets
+
+    def anchor_bank_data(self, cfg: training.StudentConfig, method: str = "random"):
+        """``(bank_x, bank_labels, teacher_probs)``: the anchor bank drawn from the student's
+        training split (never validation or test). ``teacher_probs`` is ``None`` for a k-means
+        bank, whose anchors are centres, not images."""
         train, _ = training.student_data(cfg, self.root)
         per_class = max(1, self.plan.bank_size // train.info.num_classes)
-        return data.flat_features(data.balanced_subset(train, per_class, seed=0))
+        if method == "kmeans":
+            if getattr(self, "_kmeans", None) is None:
+                self._kmeans = students.choose_bank(data.flat_features(train), train.targets,
+                                                    per_class * train.info.num_classes,
+                                                    "kmeans", seed=0)
+            return (*self._kmeans, None)
+        bank = data.balanced_subset(train, per_class, seed=0)
+        pool = training.student_pool(cfg, self.root)
+        logits = self.teacher_logits()
+        rows = (bank.indices if logits.shape[0] != len(pool)
+                else torch.searchsorted(pool.indices, bank.indices))
+        return data.flat_features(bank), bank.targets, logits[rows].softmax(1)
+
+    def anchor_bank(self, cfg: training.StudentConfig) -> torch.Tensor:
+        return self.anchor_bank_data(cfg)[0]
 
     # -- the study --------------------------------------------------------------------------
 
@@ -233,9 +319,12 @@ class Study:
                    lambda: {"shape": list(self.teacher_logits().shape)})
         chosen = self._sweeps()
         rows = self._main_rows(chosen)
-        self.results["efficiency"] = self.stage("efficiency", [plan.to_dict(), chosen],
+        efficiency_plan = {k: v for k, v in plan.to_dict().items() if k != "designs"}
+        self.results["efficiency"] = self.stage("efficiency", [efficiency_plan, chosen],
                                                 lambda: self._efficiency(chosen))
         self.results.update(teachers=teachers, chosen=chosen, students=rows)
+        if plan.designs:
+            self.results["designs"] = self._designs(chosen)
         stage_seconds = sum(s["seconds"] for s in self.results["stages"].values())
         self.results["wall_seconds"] = {"this_run": time.perf_counter() - began,
                                         "all_stages": stage_seconds}
@@ -311,6 +400,153 @@ class Study:
                     row[metric] = _mean_std([r[metric] for r in per_seed])
             rows.append(row)
         return rows
+
+    # -- designs: does the learned graph earn its place? --------------------------------------
+
+    def design_config(self, kind: str, design: Design, chosen: dict[str, Any], seed: int = 0,
+                      final: bool = False) -> training.StudentConfig:
+        """A design's configuration: short (sweep-length) runs to compare designs, the full
+        student schedule for the finals."""
+        epochs = self.plan.student_epochs if final else self.plan.sweep_epochs
+        return self.student_config(kind, True, seed, epochs, chosen["s"],
+                                   chosen["temperature"], chosen["alpha"], **design.overrides)
+
+    def _modes(self, model, cfg: training.StudentConfig, x: torch.Tensor, y: torch.Tensor
+               ) -> dict[str, float]:
+        """Accuracy of ``model`` on ``(x, y)`` in every inference mode it has."""
+        def accuracy(logits: torch.Tensor) -> float:
+            return (logits.argmax(1) == y).float().mean().item()
+
+        model = model.to("cpu").eval()
+        found = {"batch": accuracy(students.predict_batches(model, x, cfg.batch_size))}
+        if not isinstance(model, students.GNNStudent):
+            return found
+        bank_x, bank_y, bank_teacher = self.anchor_bank_data(cfg)
+        bank = model.build_anchor_bank(bank_x, labels=bank_y)
+        found["anchor"] = accuracy(model.predict_anchor(x, bank))
+        for beta in LABEL_WEIGHTS:
+            found[f"anchor+labels:{beta:g}"] = accuracy(model.predict_anchor(x, bank,
+                                                                             label_weight=beta))
+        soft = model.build_anchor_bank(bank_x, labels=bank_teacher)
+        for beta in LABEL_WEIGHTS:
+            found[f"anchor+teacher-labels:{beta:g}"] = accuracy(
+                model.predict_anchor(x, soft, label_weight=beta))
+        k_x, k_y, _ = self.anchor_bank_data(cfg, "kmeans")
+        kmeans = model.build_anchor_bank(k_x, labels=k_y)
+        found["anchor-kmeans"] = accuracy(model.predict_anchor(x, kmeans))
+        return found
+
+    def _predict(self, model, cfg: training.StudentConfig, x: torch.Tensor, mode: str
+                 ) -> torch.Tensor:
+        """Logits of ``x`` in one named mode of :meth:`_modes`."""
+        model = model.to("cpu").eval()
+        if mode == "batch":
+            return students.predict_batches(model, x, cfg.batch_size)
+        name, _, beta = mode.partition(":")
+        method = "kmeans" if name == "anchor-kmeans" else "random"
+        bank_x, bank_y, bank_teacher = self.anchor_bank_data(cfg, method)
+        labels = bank_teacher if name == "anchor+teacher-labels" else bank_y
+        bank = model.build_anchor_bank(bank_x, labels=labels)
+        return model.predict_anchor(x, bank, label_weight=float(beta) if beta else 0.0)
+
+    def _design_record(self, kind: str, design: Design, chosen: dict[str, Any]
+                       ) -> dict[str, Any]:
+        cfg = self.design_config(kind, design, chosen)
+        result = self.train(cfg)
+        x_val, y_val = self.val_features(cfg)
+        record: dict[str, Any] = {
+            "design": design.name, "description": design.description, "student": kind,
+            "options": design.overrides, "train_seconds": result.metrics["train_seconds"],
+            "best_epoch": result.metrics["best_epoch"],
+            "val": self._modes(result.model, cfg, x_val, y_val),
+            "history": result.history}
+        model = result.model
+        if isinstance(model, students.GNNStudent):
+            record["val_batch_homophily"] = students.batch_graph_homophily(
+                model, x_val, y_val, cfg.batch_size)
+            if model.self_logit is not None:
+                record["learned_self_weight"] = float(model.self_share().detach())
+        return record
+
+    def _finals(self, kind: str, design: Design, mode: str, chosen: dict[str, Any]
+                ) -> dict[str, Any]:
+        """The chosen design of ``kind`` on every seed, tested once in its chosen mode."""
+        x_test, y_test = self.test_features()
+        per_seed = []
+        for seed in self.plan.seeds:
+            cfg = self.design_config(kind, design, chosen, seed, final=True)
+
+            def run(cfg=cfg) -> dict[str, Any]:
+                result = self.train(cfg)
+                logits = self._predict(result.model, cfg, x_test, mode)
+                record = {"val_accuracy": result.metrics["val_accuracy"],
+                          "test_accuracy": (logits.argmax(1) == y_test).float().mean().item(),
+                          "predictions": logits.argmax(1).tolist()}
+                if mode != "batch":
+                    batch = self._predict(result.model, cfg, x_test, "batch")
+                    record["test_batch_accuracy"] = (batch.argmax(1) == y_test
+                                                     ).float().mean().item()
+                return record
+
+            per_seed.append(self.stage(f"final:{design.name}:{mode}:seed={seed}",
+                                       [cfg.to_dict(), mode], run))
+        return {"design": design.name, "student": kind, "mode": mode,
+                "description": design.description, "seeds": list(self.plan.seeds),
+                "per_seed": per_seed,
+                "test_accuracy": _mean_std([r["test_accuracy"] for r in per_seed])}
+
+    def _designs(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        records = {}
+        for kind, designs in (("gnn-learned", GNN_DESIGNS), ("mlp", MLP_DESIGNS)):
+            for design in designs:
+                cfg = self.design_config(kind, design, chosen)
+                records[design.name] = self.stage(
+                    f"design:{design.name}", cfg.to_dict(),
+                    lambda kind=kind, design=design: self._design_record(kind, design, chosen))
+
+        def best(designs: tuple[Design, ...]) -> tuple[Design, str, float]:
+            options = [(d, mode, value) for d in designs
+                       for mode, value in records[d.name]["val"].items()]
+            return max(options, key=lambda item: item[2])
+
+        gnn, gnn_mode, gnn_val = best(GNN_DESIGNS)
+        mlp, mlp_mode, mlp_val = best(MLP_DESIGNS)
+        finals = {"gnn": self._finals("gnn-learned", gnn, gnn_mode, chosen),
+                  "mlp": self._finals("mlp", mlp, mlp_mode, chosen)}
+        finals["gnn"]["design_val_accuracy"] = gnn_val
+        finals["mlp"]["design_val_accuracy"] = mlp_val
+        _, y_test = self.test_features()
+        finals["evidence"] = self._evidence(finals, y_test, chosen, gnn)
+        return {"records": list(records.values()), "finals": finals,
+                "label_weights": list(LABEL_WEIGHTS),
+                "design_epochs": self.plan.sweep_epochs, "final_epochs": self.plan.student_epochs,
+                "chosen_on": "validation split, seed 0; test read once per final seed"}
+
+    def _evidence(self, finals: dict[str, Any], y_test: torch.Tensor, chosen: dict[str, Any],
+                  gnn_design: Design) -> dict[str, Any]:
+        """Why the two final students differ: per-class accuracy, where their predictions part,
+        and how homophilous the GNN's test graphs are (seed 0 of each)."""
+        classes = int(y_test.max()) + 1
+        gnn = torch.tensor(finals["gnn"]["per_seed"][0]["predictions"])
+        mlp = torch.tensor(finals["mlp"]["per_seed"][0]["predictions"])
+
+        def per_class(pred: torch.Tensor) -> list[float]:
+            return [(pred[y_test == c] == c).float().mean().item() for c in range(classes)]
+
+        differ = gnn != mlp
+        cfg = self.design_config("gnn-learned", gnn_design, chosen, final=True)
+        model = self.train(cfg).model.to("cpu").eval()
+        x_test, _ = self.test_features()
+        return {"per_class_gnn": per_class(gnn), "per_class_mlp": per_class(mlp),
+                "classes": data.dataset_info(self.plan.dataset).classes,
+                "predictions_differ": differ.float().mean().item(),
+                "gnn_right_mlp_wrong": ((gnn == y_test) & (mlp != y_test)).sum().item(),
+                "mlp_right_gnn_wrong": ((mlp == y_test) & (gnn != y_test)).sum().item(),
+                "both_wrong_differently": (differ & (gnn != y_test) & (mlp != y_test)
+                                           ).sum().item(),
+                "test_images": len(y_test),
+                "test_batch_homophily": students.batch_graph_homophily(model, x_test, y_test,
+                                                                       cfg.batch_size)}
 
     def _efficiency(self, chosen: dict[str, Any]) -> dict[str, Any]:
         plan = self.plan

@@ -390,7 +390,8 @@ def fit_student(student: nn.Module, features: torch.Tensor, labels: torch.Tensor
                 teacher_logits: torch.Tensor | None = None, alpha: float = 0.0,
                 temperature: float = 4.0, val: tuple[torch.Tensor, torch.Tensor] | None = None,
                 seed: int = 0, progress: bool = True, state: dict[str, Any] | None = None,
-                on_epoch_end=None) -> dict[str, Any]:
+                on_epoch_end=None, relation_weight: float = 0.0, s_start: int | None = None,
+                batch_classes: int | None = None) -> dict[str, Any]:
     """Train a student on flat features (Adam), with or without distillation.
 
     The loss is :func:`cnn2gnn_lib.distill.kd_loss` with the cached ``teacher_logits`` of the
@@ -401,14 +402,52 @@ def fit_student(student: nn.Module, features: torch.Tensor, labels: torch.Tensor
     ``state`` (returned by an earlier call and passed to ``on_epoch_end(state)`` after every
     epoch) lets an interrupted run continue exactly where it stopped. Returns the final state:
     ``history``, ``best_epoch``, ``best_val_accuracy``, ``seconds``.
+
+    Graph students only: ``relation_weight`` adds
+    ``relation_weight * distill.relation_loss(graph, teacher logits)`` (relation-level
+    distillation); ``s_start`` grows the sparsity from ``s_start`` to the student's ``s`` over
+    the first half of the epochs (only epochs at the final ``s`` compete for the best model);
+    ``batch_classes`` composes every training batch of images from that many classes only.
     """
-    from .distill import kd_loss
-    from .students import batch_slices, min_batch, predict_batches
+    from .distill import kd_loss, relation_loss
+    from .students import GNNStudent, batch_slices, min_batch, predict_batches
 
     if features.shape[0] != labels.shape[0]:
         raise ValueError(f"{features.shape[0]} feature rows but {labels.shape[0]} labels")
-    if alpha > 0 and (teacher_logits is None or teacher_logits.shape[0] != features.shape[0]):
-        raise ValueError("alpha > 0 needs teacher_logits with one row per training image")
+    needs_teacher = alpha > 0 or relation_weight > 0
+    if needs_teacher and (teacher_logits is None or teacher_logits.shape[0] != features.shape[0]):
+        raise ValueError("alpha > 0 or relation_weight > 0 needs teacher_logits with one row per "
+                         "training image")
+    graph_student = isinstance(student, GNNStudent)
+    if (relation_weight > 0 or s_start is not None) and not graph_student:
+        raise ValueError("relation_weight and s_start apply to graph students only")
+    if relation_weight > 0 and student.graph_kind != "learned":
+        raise ValueError("relation_weight needs a learned graph (a fixed kNN graph has no "
+                         "parameters to teach)")
+    final_s = student.s if graph_student else None
+    if s_start is not None and not 1 <= s_start <= final_s:
+        raise ValueError(f"s_start must be in [1, s={final_s}], got {s_start}")
+    num_classes = int(labels.max()) + 1
+    if batch_classes is not None and not 1 <= batch_classes <= num_classes:
+        raise ValueError(f"batch_classes must be in [1, {num_classes}], got {batch_classes}")
+
+    def s_at(epoch: int) -> int:
+        ramp = max(1, epochs // 2)
+        return round(s_start + (final_s - s_start) * min(1.0, epoch / ramp))
+
+    def epoch_batches(generator: torch.Generator) -> list[torch.Tensor]:
+        if batch_classes is None:
+            order = torch.randperm(features.shape[0], generator=generator)
+            return [order[part] for part in batch_slices(len(order), batch_size,
+                                                         min_batch(student))]
+        batches = []
+        shuffled = torch.randperm(num_classes, generator=generator)
+        for group in shuffled.split(batch_classes):
+            rows = torch.nonzero(torch.isin(labels, group)).squeeze(1)
+            rows = rows[torch.randperm(len(rows), generator=generator)]
+            batches += [rows[part] for part in batch_slices(len(rows), batch_size,
+                                                            min_batch(student))]
+        return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
     optimizer = torch.optim.Adam(student.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     if state is None:
@@ -425,17 +464,23 @@ def fit_student(student: nn.Module, features: torch.Tensor, labels: torch.Tensor
                disable=not progress, initial=state["epoch"], total=epochs)
     for epoch in bar:
         student.train()
+        if s_start is not None:
+            student.s = s_at(epoch)
         began = time.perf_counter()
-        order = torch.randperm(features.shape[0], generator=generator)
         loss_sum, correct, seen = 0.0, 0, 0
-        for part in batch_slices(len(order), batch_size, min_batch(student)):
-            rows = order[part]
+        for rows in epoch_batches(generator):
             x, y = features[rows].to(device), labels[rows].to(device)
-            logits = student(x)
+            if relation_weight > 0:
+                logits, graph = student(x, return_graph=True)
+            else:
+                logits = student(x)
             if alpha > 0:
                 loss = kd_loss(logits, teacher_logits[rows].to(device), y, temperature, alpha)
             else:
                 loss = F.cross_entropy(logits, y)
+            if relation_weight > 0:
+                loss = loss + relation_weight * relation_loss(
+                    graph, teacher_logits[rows].to(device), temperature)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -444,10 +489,13 @@ def fit_student(student: nn.Module, features: torch.Tensor, labels: torch.Tensor
             seen += len(rows)
         row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                "seconds": time.perf_counter() - began}
+        if s_start is not None:
+            row["s"] = student.s
         if val is not None:
             val_logits = predict_batches(student, val[0].to(device), batch_size).cpu()
             row["val_accuracy"] = (val_logits.argmax(1) == val[1]).float().mean().item()
-            if row["val_accuracy"] > state["best_val_accuracy"]:
+            at_final_s = s_start is None or student.s == final_s
+            if at_final_s and row["val_accuracy"] > state["best_val_accuracy"]:
                 state["best_val_accuracy"], state["best_epoch"] = row["val_accuracy"], epoch + 1
                 state["best_model"] = {k: v.detach().clone() for k, v in
                                        student.state_dict().items()}
@@ -459,6 +507,8 @@ def fit_student(student: nn.Module, features: torch.Tensor, labels: torch.Tensor
                          if k in ("train_loss", "train_acc", "val_accuracy")})
         if on_epoch_end is not None:
             on_epoch_end(state)
+    if graph_student:
+        student.s = final_s
     if state["best_model"] is not None:
         student.load_state_dict(state["best_model"])
     student.eval()
@@ -473,6 +523,15 @@ class StudentConfig:
     teacher; ``alpha > 0`` distils from the cached logits of the teacher named by ``teacher``
     (a :meth:`TeacherConfig.name`). The validation split (``val_per_class`` images per class)
     is carved from the training split with ``data_seed``, the same for every ``seed``.
+
+    The design options of the graph student (:class:`cnn2gnn_lib.students.GNNStudent`):
+    ``graph_layers``, ``self_weight`` and ``graph_space`` (``"hidden"`` too); and of training
+    (:func:`fit_student`): ``relation_weight``, ``s_start``, ``batch_classes``.
+    ``augment_views`` adds that many randomly cropped and flipped copies of every training
+    image (:func:`student_train_set`), on which the teacher's logits are cached too, so
+    teacher and student see the same view (consistent distillation).
+    Options at their defaults are left out of :meth:`to_dict`, so adding an option never
+    changes the names of earlier runs.
     """
 
     dataset: str = "fashion-mnist"
@@ -493,10 +552,24 @@ class StudentConfig:
     val_per_class: int = 500
     data_seed: int = 0
     seed: int = 0
+    graph_layers: str = "both"
+    self_weight: float | str | None = None
+    relation_weight: float = 0.0
+    s_start: int | None = None
+    batch_classes: int | None = None
+    augment_views: int = 0
 
     def __post_init__(self):
         if self.kind not in ("mlp", "gnn-learned", "gnn-knn"):
             raise ValueError(f"unknown student kind {self.kind!r}; use mlp, gnn-learned or gnn-knn")
+        graph_options = {name: getattr(self, name) for name in _GRAPH_OPTIONS
+                         if getattr(self, name) != _OPTION_DEFAULTS[name]}
+        if self.kind == "mlp" and graph_options:
+            raise ValueError(f"options {sorted(graph_options)} apply to graph students only")
+        if self.relation_weight > 0 and not self.teacher:
+            raise ValueError("relation_weight > 0 (relation distillation) needs a teacher")
+        if self.augment_views < 0:
+            raise ValueError(f"augment_views must be >= 0, got {self.augment_views}")
         if not 0 <= self.alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
         if self.alpha > 0 and not self.teacher:
@@ -516,7 +589,11 @@ class StudentConfig:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    to_dict = TeacherConfig.to_dict
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        return {k: v for k, v in values.items()
+                if k not in _OPTION_DEFAULTS or v != _OPTION_DEFAULTS[k]}
+
     key = TeacherConfig.key
 
     def name(self) -> str:
@@ -529,8 +606,16 @@ class StudentConfig:
         options: dict[str, Any] = {"dropout": self.dropout}
         if self.kind != "mlp":
             options.update(s=self.s, graph_space=self.graph_space,
-                           self_loop_weight=self.self_loop_weight)
+                           self_loop_weight=self.self_loop_weight,
+                           graph_layers=self.graph_layers, self_weight=self.self_weight)
         return build_student(self.kind, in_features, self.hidden, num_classes, **options)
+
+
+# options added after the first study, with the values earlier runs implicitly had
+_OPTION_DEFAULTS: dict[str, Any] = {"graph_layers": "both", "self_weight": None,
+                                    "relation_weight": 0.0, "s_start": None,
+                                    "batch_classes": None, "augment_views": 0}
+_GRAPH_OPTIONS = ("graph_layers", "self_weight", "relation_weight", "s_start")
 
 
 @dataclass
@@ -552,14 +637,33 @@ def student_pool(cfg: StudentConfig, root: str | os.PathLike | None = None) -> d
 
 
 def student_data(cfg: StudentConfig, root: str | os.PathLike | None = None):
-    """``(train, val)`` image datasets of a student configuration."""
+    """``(train, val)`` image datasets of a student configuration (before augmentation)."""
     return data.train_val_split(student_pool(cfg, root), cfg.val_per_class, cfg.data_seed)
+
+
+def student_train_set(cfg: StudentConfig, root: str | os.PathLike | None = None
+                      ) -> data.ImageDataset:
+    """The images a student trains on: its training split plus ``cfg.augment_views``
+    augmented copies (:func:`cnn2gnn_lib.data.augmented_copies`, fixed by ``data_seed``)."""
+    train, _ = student_data(cfg, root)
+    if cfg.augment_views == 0:
+        return train
+    return data.augmented_copies(train, cfg.augment_views, cfg.data_seed)
 
 
 def _teacher_rows(teacher_logits: torch.Tensor | None, cfg: StudentConfig,
                   train: data.ImageDataset, root) -> torch.Tensor:
     """The teacher's logits of the ``train`` images, from logits cached on the whole training
     split or on :func:`student_pool` (the cheaper choice in fast mode)."""
+    if cfg.augment_views > 0:
+        if teacher_logits is None or tuple(teacher_logits.shape) != (len(train),
+                                                                     train.info.num_classes):
+            got = None if teacher_logits is None else tuple(teacher_logits.shape)
+            raise ValueError(f"a student with augment_views={cfg.augment_views} needs the "
+                             f"teacher's logits on its augmented training set "
+                             f"(student_train_set), shape {(len(train), train.info.num_classes)}"
+                             f"; got {got}")
+        return teacher_logits
     pool = student_pool(cfg, root)
     full = len(data.load_dataset(cfg.dataset, "train", root))
     shapes = {(full, train.info.num_classes), (len(pool), train.info.num_classes)}
@@ -600,9 +704,10 @@ def train_student(cfg: StudentConfig, teacher_logits: torch.Tensor | None = None
     Students are small, so they train on the CPU unless ``device`` says otherwise (``None``:
     :func:`config.pick_device`).
     """
-    train, val = student_data(cfg, root)
+    _, val = student_data(cfg, root)
+    train = student_train_set(cfg, root)
     info = train.info
-    if cfg.alpha > 0:
+    if cfg.alpha > 0 or cfg.relation_weight > 0:
         teacher_logits = _teacher_rows(teacher_logits, cfg, train, root)
     x_train, x_val = data.flat_features(train), data.flat_features(val)
     final_path, partial_path = student_checkpoint_paths(cfg, out_dir)
@@ -622,7 +727,8 @@ def train_student(cfg: StudentConfig, teacher_logits: torch.Tensor | None = None
 
     state = fit_student(model, x_train, train.targets, cfg.epochs, cfg.batch_size, cfg.lr,
                         cfg.weight_decay, teacher_logits, cfg.alpha, cfg.temperature,
-                        (x_val, val.targets), cfg.seed, progress, state, save_partial)
+                        (x_val, val.targets), cfg.seed, progress, state, save_partial,
+                        cfg.relation_weight, cfg.s_start, cfg.batch_classes)
     metrics = {"val_accuracy": state["best_val_accuracy"], "best_epoch": state["best_epoch"],
                "train_seconds": state["seconds"], "train_images": len(train),
                "val_images": len(val), "parameters": count_parameters(model)}

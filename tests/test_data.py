@@ -228,3 +228,19 @@ def test_read_idx_checks_header_against_size(tmp_path):
     path.write_bytes(np.array([0, 0, 8, 1, 0, 0, 0, 5], dtype=np.uint8).tobytes() + b"\x01\x02")
     with pytest.raises(data.DatasetError, match="header"):
         data.read_idx(path, 2049)
+
+
+def test_augmented_copies_follow_the_originals(fmnist_test):
+    subset = data.balanced_subset(fmnist_test, 5, seed=0)
+    views = data.augmented_copies(subset, 2, seed=3)
+    assert len(views) == 150 and views.images.dtype == torch.uint8
+    assert torch.equal(views.images[:50], subset.images)  # the originals come first
+    assert torch.equal(views.targets, subset.targets.repeat(3))
+    assert torch.equal(views.indices, subset.indices.repeat(3))
+    assert not torch.equal(views.images[50:100], subset.images)
+    # the same seed draws the same views (so the teacher logits on them can be cached)
+    assert torch.equal(data.augmented_copies(subset, 2, seed=3).images, views.images)
+    assert views.split != subset.split
+    assert data.augmented_copies(subset, 0) is subset
+    with pytest.raises(ValueError, match="views"):
+        data.augmented_copies(subset, -1)

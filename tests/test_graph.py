@@ -187,3 +187,19 @@ def test_graph_validates_its_edges():
         G.Graph(torch.tensor([0, 5]), torch.tensor([1, 1]), torch.ones(2), 3)
     with pytest.raises(ValueError, match="equal length"):
         G.Graph(torch.tensor([0]), torch.tensor([1, 1]), torch.ones(2), 3)
+
+
+def test_row_normalize_gives_neighbour_means():
+    torch.manual_seed(0)
+    x = torch.randn(30, 6)
+    graph = G.learn_graph(x, 4, normalization="row")
+    dense = graph.to_dense()
+    assert torch.allclose(dense.sum(1), torch.ones(30), atol=1e-6)
+    assert torch.all(dense.diagonal() == 0)  # no self-loops: the student mixes its own share
+    sym = G.symmetrize(G.adaptive_neighbors(G.pairwise_sq_dists(x), 4))
+    assert torch.allclose(dense, sym / sym.sum(1, keepdim=True), atol=1e-6)
+    assert torch.allclose(G.row_normalize(sym), dense, atol=1e-6)  # dense and sparse agree
+    lonely = G.row_normalize(torch.zeros(3, 3))
+    assert torch.equal(lonely, torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="normalization"):
+        G.learn_graph(x, 4, normalization="l2")

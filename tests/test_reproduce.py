@@ -55,8 +55,41 @@ def test_fast_reproduction_end_to_end_with_an_interruption(tmp_path, monkeypatch
     table = (folder / "results.md").read_text()
     assert "| GNN, learned graph | yes |" in table and "resnet32" in table
     for plot in ("learning_curves.png", "sweep_s.png", "sweep_temperature.png",
-                 "sweep_alpha.png"):
+                 "sweep_alpha.png", "efficiency.png", "designs.png", "per_class.png"):
         assert (folder / plot).read_bytes()[:4] == b"\x89PNG"
+
+    # the design study: every design once on validation, the best of each kind on every seed
+    designs = stored["designs"]
+    names = [r["design"] for r in designs["records"]]
+    assert names == [d.name for d in reproduce.GNN_DESIGNS + reproduce.MLP_DESIGNS]
+    paper = next(r for r in designs["records"] if r["design"] == "paper")
+    sweep = next(r for r in stored["sweeps"]["alpha"] if r["value"] == chosen["alpha"])
+    assert paper["val"]["batch"] == sweep["val_accuracy"]  # the sweep's run, reused
+    for record in designs["records"]:
+        assert 0.1 < record["val"]["batch"] <= 1.0
+        if record["student"] == "gnn-learned":
+            assert {"anchor", "anchor-kmeans", "anchor+labels:0.5",
+                    "anchor+teacher-labels:0.5"} <= set(record["val"])
+            assert 0.0 <= record["val_batch_homophily"] <= 1.0
+        else:
+            assert set(record["val"]) == {"batch"}
+    finals = designs["finals"]
+    for key, kind in (("gnn", "gnn-learned"), ("mlp", "mlp")):
+        final = finals[key]
+        best = max((value, r["design"]) for r in designs["records"] if r["student"] == kind
+                   for value in r["val"].values())
+        assert (final["design_val_accuracy"], final["design"]) == best  # chosen on validation
+        assert len(final["per_seed"]) == 2 and 0.1 < final["test_accuracy"]["mean"] <= 1.0
+    evidence = finals["evidence"]
+    assert len(evidence["per_class_gnn"]) == 10 and evidence["test_images"] == 1000
+    assert "Does the learned graph earn its place?" in table
+
+    # a changed plan keeps every stage whose own settings did not change
+    again = reproduce.reproduce("fashion-mnist", True, results_dir, artifacts, "cpu",
+                                progress=False, designs=False, **overrides)
+    assert "designs" not in again or again["plan"]["designs"] is False
+    for name, stage in stored["stages"].items():
+        assert again["stages"][name]["finished"] == stage["finished"], name
 
 
 def test_plans():

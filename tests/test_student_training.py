@@ -103,3 +103,75 @@ def test_student_config_is_checked():
         training.StudentConfig(alpha=2.0, teacher="x")
     assert _cfg().key() != _cfg(seed=1).key()
     assert "kd0.5T2" in _cfg(alpha=0.5, temperature=2.0, teacher="t").name()
+
+
+# -- design options of training ------------------------------------------------------------
+
+def test_new_options_leave_earlier_run_names_unchanged():
+    """Options at their defaults are not part of a configuration's key: the checkpoints of
+    runs made before an option existed keep their names."""
+    cfg = _cfg(kind="gnn-learned")
+    assert "graph_layers" not in cfg.to_dict() and "augment_views" not in cfg.to_dict()
+    assert _cfg(kind="gnn-learned", graph_layers="second").key() != cfg.key()
+    assert training.StudentConfig(**cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="graph students only"):
+        _cfg(kind="mlp", graph_layers="second")
+    with pytest.raises(ValueError, match="needs a teacher"):
+        _cfg(kind="gnn-learned", relation_weight=1.0)
+    with pytest.raises(ValueError, match="augment_views"):
+        _cfg(augment_views=-1)
+
+
+def test_design_options_train_and_round_trip(tmp_path, teacher_logits):
+    logits, name = teacher_logits
+    cfg = _cfg(kind="gnn-learned", graph_layers="second", graph_space="hidden", self_weight=0.8,
+               relation_weight=0.5, alpha=0.5, teacher=name, s_start=2, batch_classes=3)
+    trained = training.train_student(cfg, logits, out_dir=tmp_path, progress=False)
+    assert [row["s"] for row in trained.history] == [2, 5, 5]  # grown over half the epochs
+    assert trained.metrics["best_epoch"] >= 2  # only epochs at the final s compete
+    assert trained.model.s == 5 and trained.metrics["val_accuracy"] > 0.3
+    loaded = training.student_train_or_load(cfg, out_dir=tmp_path, progress=False)
+    assert loaded.loaded and loaded.model.graph_space == "hidden"
+    _, val = training.student_data(cfg)
+    x = data.flat_features(val)
+    assert torch.equal(students.predict_batches(trained.model, x, 64),
+                       students.predict_batches(loaded.model, x, 64))
+
+
+def test_class_composed_batches_hold_few_classes(monkeypatch):
+    seen = []
+    model = students.GNNStudent(784, 16, 10, s=3, backend="torch")
+    real_forward = students.GNNStudent.forward
+
+    def spy(self, x, *args, **kwargs):
+        if self.training:
+            seen.append(x)
+        return real_forward(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(students.GNNStudent, "forward", spy)
+    x = torch.randn(300, 784)
+    y = torch.arange(10).repeat(30)
+    lookup = {tuple(row[:4].tolist()): int(label) for row, label in zip(x, y)}
+    training.fit_student(model, x, y, 1, batch_size=40, batch_classes=2, progress=False)
+    assert sum(len(batch) for batch in seen) == 300
+    for batch in seen:
+        assert len({lookup[tuple(row[:4].tolist())] for row in batch}) <= 2
+    with pytest.raises(ValueError, match="batch_classes"):
+        training.fit_student(model, x, y, 1, batch_classes=11, progress=False)
+    with pytest.raises(ValueError, match="graph students only"):
+        training.fit_student(students.MLPStudent(784, 8, 10), x, y, 1, s_start=2,
+                             progress=False)
+
+
+def test_consistent_distillation_trains_on_augmented_views(tmp_path, teacher_logits):
+    """With augment_views the student trains on its images plus fixed augmented copies, and
+    needs the teacher's logits on exactly those copies."""
+    logits, name = teacher_logits
+    cfg = _cfg(alpha=0.5, teacher=name, augment_views=2)
+    train = training.student_train_set(cfg)
+    assert len(train) == 3 * 400 and train.split.startswith("train+2views")
+    with pytest.raises(ValueError, match="augmented training set"):
+        training.train_student(cfg, logits, out_dir=tmp_path, progress=False)
+    views_logits = torch.randn(len(train), 10)
+    result = training.train_student(cfg, views_logits, out_dir=tmp_path, progress=False)
+    assert result.metrics["train_images"] == 1200 and result.metrics["val_images"] == 200

@@ -173,3 +173,130 @@ def test_learned_graph_is_more_homophilous_than_raw_pixel_knn(fmnist_train, fmni
     accuracy = (S.predict_batches(learned, x_test, 250).argmax(1) == test.targets).float().mean()
     assert accuracy > 0.6  # chance is 0.1
     assert h_learned > h_knn + 0.05
+
+
+# -- design options (where the graph acts, how much a node keeps, where the graph is learned) --
+
+@pytest.mark.parametrize("options", [
+    {"graph_layers": "first"}, {"graph_layers": "second"},
+    {"graph_layers": "second", "graph_space": "hidden", "self_weight": 0.8},
+    {"graph_layers": "both", "graph_space": "hidden"}, {"self_weight": "learned"},
+    {"self_weight": 0.3, "graph_space": "projection", "projection_dim": 16}])
+def test_design_options_give_logits_in_both_modes(options, real_batch):
+    x, y = real_batch
+    torch.manual_seed(0)
+    model = S.GNNStudent(784, 32, 10, s=4, backend="torch", **options).eval()
+    logits, graph = model(x, return_graph=True)
+    assert logits.shape == (80, 10) and graph.num_nodes == 80
+    bank = model.build_anchor_bank(x[:60], labels=y[:60])
+    assert model.predict_anchor(x[60:], bank).shape == (20, 10)
+    assert 0.0 <= S.batch_graph_homophily(model, x, y, 40) <= 1.0
+
+
+def test_a_layer_without_graph_is_a_plain_linear_layer(real_batch):
+    """With the graph only in layer 2, the hidden states are exactly the MLP's."""
+    x, _ = real_batch
+    torch.manual_seed(0)
+    gnn = S.GNNStudent(784, 32, 10, s=4, graph_layers="second", dropout=0.0,
+                       backend="torch").eval()
+    mlp = S.MLPStudent(784, 32, 10, dropout=0.0).eval()
+    mlp.load_state_dict({k: v for k, v in gnn.state_dict().items() if k.startswith("lin")})
+    hidden = torch.relu(gnn.lin1(x))
+    graph = gnn.build_graph(x)  # layer 2 uses the graph learned on X W1
+    expected = S.propagate(graph, hidden @ gnn.lin2.weight.T) + gnn.lin2.bias
+    assert torch.allclose(gnn(x), expected, atol=1e-5)
+    assert not torch.allclose(gnn(x), mlp(x), atol=1e-3)  # the graph does change layer 2
+
+
+def test_self_weight_mixes_own_message_and_neighbour_mean(real_batch):
+    x, _ = real_batch
+    torch.manual_seed(0)
+    model = S.GNNStudent(784, 32, 10, s=4, graph_layers="first", self_weight=0.7, dropout=0.0,
+                         backend="torch").eval()
+    graph = model.build_graph(x)
+    dense = graph.to_dense()
+    assert torch.allclose(dense.sum(1), torch.ones(80), atol=1e-5)  # mean of neighbours
+    assert torch.all(dense.diagonal() == 0)
+    first = x @ model.lin1.weight.T
+    hidden = torch.relu(0.7 * first + 0.3 * dense @ first + model.lin1.bias)
+    assert torch.allclose(model(x), model.lin2(hidden), atol=1e-4)
+    # self weight 1: the graph has no say, the model is an MLP
+    model.self_weight = 1.0
+    assert torch.allclose(model(x), model.lin2(torch.relu(model.lin1(x))), atol=1e-5)
+
+
+def test_learned_self_weight_receives_gradient(real_batch):
+    x, y = real_batch
+    model = S.GNNStudent(784, 32, 10, s=4, self_weight="learned", backend="torch")
+    assert float(model.self_share().detach()) == 0.5
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    assert model.self_logit.grad is not None and model.self_logit.grad.abs() > 0
+
+
+def test_hidden_space_graph_is_learned_on_the_hidden_states(real_batch):
+    x, y = real_batch
+    torch.manual_seed(0)
+    model = S.GNNStudent(784, 32, 10, s=4, graph_layers="second", graph_space="hidden",
+                         self_weight=0.5, dropout=0.0, backend="torch")
+    _, graph = model(x, return_graph=True)
+    hidden = torch.relu(model.lin1(x))
+    assert torch.equal(graph.to_dense() > 0, model._hidden_graph(hidden).to_dense() > 0)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    assert model.lin1.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"graph_layers": "third"}, "graph_layers"), ({"graph_space": "pixels"}, "graph_space"),
+    ({"graph_space": "hidden", "graph_layers": "first"}, "hidden"),
+    ({"graph": "knn", "graph_space": "hidden"}, "hidden"), ({"self_weight": 1.5}, "self_weight"),
+    ({"self_weight": "sometimes"}, "self_weight")])
+def test_bad_design_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        S.GNNStudent(784, 32, 10, **options)
+
+
+def test_anchor_labels_vote_with_the_graph_weights(real_batch):
+    x, y = real_batch
+    torch.manual_seed(0)
+    model = S.GNNStudent(784, 32, 10, s=4, backend="torch").eval()
+    bank = model.build_anchor_bank(x[:60], labels=y[:60])
+    plain = model.predict_anchor(x[60:], bank)
+    mixed = model.predict_anchor(x[60:], bank, label_weight=0.5).exp()
+    assert torch.allclose(mixed.sum(1), torch.ones(20), atol=1e-5)
+    graph = model._anchor_graph(x[60:] @ model.lin1.weight.T, bank.graph_embeddings, 1024)
+    votes = S.weighted_sum(graph, torch.nn.functional.one_hot(y[:60], 10).float(), 20)
+    assert torch.allclose(mixed, 0.5 * plain.softmax(1) + 0.5 * votes, atol=1e-5)
+    only_labels = model.predict_anchor(x[60:], bank, label_weight=1.0)
+    assert torch.equal(only_labels.argmax(1), votes.argmax(1))
+    soft = model.build_anchor_bank(x[:60], labels=torch.full((60, 10), 0.1))
+    assert torch.allclose(model.predict_anchor(x[60:], soft, label_weight=1.0).exp(),
+                          torch.full((20, 10), 0.1), atol=1e-5)
+    with pytest.raises(ValueError, match="labels"):
+        model.predict_anchor(x[60:], model.build_anchor_bank(x[:60]), label_weight=0.5)
+    with pytest.raises(ValueError, match="labels"):
+        model.build_anchor_bank(x[:60], labels=y[:59])
+    with pytest.raises(ValueError, match="label_weight"):
+        model.predict_anchor(x[60:], bank, label_weight=2.0)
+
+
+def test_choose_bank_random_and_kmeans(real_batch):
+    x, y = real_batch
+    bank_x, bank_y = S.choose_bank(x, y, 30, "random", seed=0)
+    assert bank_x.shape == (30, 784) and torch.equal(torch.bincount(bank_y), torch.full((10,), 3))
+    assert all(any(torch.equal(row, other) for other in x) for row in bank_x)  # real images
+    centres, labels = S.choose_bank(x, y, 20, "kmeans", seed=0)
+    assert torch.equal(torch.bincount(labels), torch.full((10,), 2))
+    start, _ = S.choose_bank(x, y, 20, "random", seed=0)  # k-means starts from this draw
+    for label in range(10):  # Lloyd's rounds only lower each class's quantisation error
+        members = x[y == label]
+        error = torch.cdist(members, centres[labels == label]).min(1).values.pow(2).sum()
+        before = torch.cdist(members, start[labels == label]).min(1).values.pow(2).sum()
+        assert error <= before + 1e-3
+    # k-means with as many centres as images returns the images themselves
+    one_class = y == 0
+    exact, _ = S.choose_bank(x[one_class], y[one_class], int(one_class.sum()), "kmeans")
+    assert torch.allclose(exact.sort(0).values, x[one_class].sort(0).values, atol=1e-5)
+    with pytest.raises(ValueError, match="method"):
+        S.choose_bank(x, y, 20, "best")
+    with pytest.raises(ValueError, match="fewer"):
+        S.choose_bank(x, y, 200, "random")
