@@ -40,6 +40,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import time
@@ -151,6 +152,17 @@ def _commit() -> str:
         return "unknown"
 
 
+_NUMBER_LIST = re.compile(r"\[\s*-?[\d.eE+-]+(?:,\s*-?[\d.eE+-]+)*\s*\]")
+
+
+def compact_json(obj: Any) -> str:
+    """Indented JSON with every list of plain numbers on one line (per-image predictions stay
+    readable in a diff instead of taking one line per image)."""
+    text = json.dumps(obj, indent=2, default=str)
+    return _NUMBER_LIST.sub(lambda m: "[" + re.sub(r"\s+", " ", m.group(0)[1:-1].strip()) + "]",
+                            text)
+
+
 def _key(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -199,7 +211,7 @@ class Study:
 
     def _save(self) -> None:
         temporary = self.path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.results, indent=2, default=str))
+        temporary.write_text(compact_json(self.results))
         os.replace(temporary, self.path)
 
     def stage(self, name: str, settings: Any, run: Callable[[], dict[str, Any]]
