@@ -145,7 +145,9 @@ def _commit() -> str:
         root = Path(__file__).resolve().parent.parent
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        # the results the study writes are data, not code: they do not make the commit dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude)results"],
                                cwd=root, capture_output=True, text=True, timeout=10).stdout
         return (sha + ("+uncommitted" if dirty.strip() else "")) if sha else "unknown"
     except (OSError, subprocess.SubprocessError):
