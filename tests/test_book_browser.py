@@ -134,6 +134,11 @@ def test_every_page_renders_cleanly(site, browser):
             benign = any(text in message for text in BENIGN)
             if entry["level"] == "SEVERE" and not external and not benign:
                 problems.append(f"{page}: JavaScript error: {message[:300]}")
+        raw_tables = browser.execute_script(  # a Markdown table printed by a cell, as text
+            "return [...document.querySelectorAll('p')].filter("
+            "p => /^\\|.*\\|\\s*$/m.test(p.innerText)).length;")
+        if raw_tables:
+            problems.append(f"{page}: {raw_tables} Markdown table(s) render as text")
         if page == "index.html" and not browser.current_url.endswith("book/intro.html"):
             problems.append(f"index.html does not lead to the landing page: "
                             f"{browser.current_url}")
