@@ -55,10 +55,15 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets:
     return (1 - alpha) * hard + alpha * temperature ** 2 * soft
 
 
+def _unit_soft_targets(teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The teacher's soft answers scaled to unit length (rows), so dot products are cosines."""
+    return F.normalize(soft_targets(teacher_logits.detach(), temperature), dim=1)
+
+
 def teacher_similarity(teacher_logits: torch.Tensor, temperature: float = 4.0) -> torch.Tensor:
     """``[B, B]`` cosine similarity of the teacher's soft answers: 1 for images the teacher sees
     the same way, near 0 for images it places in different classes."""
-    probs = F.normalize(soft_targets(teacher_logits.detach(), temperature), dim=1)
+    probs = _unit_soft_targets(teacher_logits, temperature)
     return probs @ probs.T
 
 
@@ -79,6 +84,6 @@ def relation_loss(graph, teacher_logits: torch.Tensor, temperature: float = 4.0
     edges = graph.without_self_loops()
     if edges.num_edges == 0:
         raise ValueError("the graph has no edges besides self-loops")
-    probs = F.normalize(soft_targets(teacher_logits.detach(), temperature), dim=1)
+    probs = _unit_soft_targets(teacher_logits, temperature)
     similarity = (probs[edges.src] * probs[edges.dst]).sum(1)
     return (edges.weight * (1 - similarity)).sum() / edges.weight.sum().clamp_min(1e-12)

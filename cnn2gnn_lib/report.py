@@ -5,6 +5,8 @@ the tables in ``results/<dataset>/results.md`` and in the book always match the 
 """
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +116,6 @@ def load_results(dataset: str = "fashion-mnist", results_dir: str | Path | None 
     notebook in ``notebooks/``) and the results folder of the repository this library was
     installed from. Raises ``FileNotFoundError`` naming every place it looked.
     """
-    import json
-    import os
-
     from .data import dataset_info
 
     name = dataset_info(dataset).name

@@ -190,6 +190,7 @@ class Study:
         self.results = self._load()
         self._teachers: dict[tuple[str, int], training.TrainResult] = {}
         self._logits: torch.Tensor | None = None
+        self._kmeans: tuple[torch.Tensor, torch.Tensor] | None = None  # one per study's split
 
     # -- bookkeeping ------------------------------------------------------------------------
 
@@ -299,7 +300,7 @@ class Study:
         train, _ = training.student_data(cfg, self.root)
         per_class = max(1, self.plan.bank_size // train.info.num_classes)
         if method == "kmeans":
-            if getattr(self, "_kmeans", None) is None:
+            if self._kmeans is None:
                 self._kmeans = students.choose_bank(data.flat_features(train), train.targets,
                                                     per_class * train.info.num_classes,
                                                     "kmeans", seed=0)
@@ -441,7 +442,7 @@ class Study:
         for beta in LABEL_WEIGHTS:
             found[f"anchor+labels:{beta:g}"] = accuracy(model.predict_anchor(x, bank,
                                                                              label_weight=beta))
-        soft = model.build_anchor_bank(bank_x, labels=bank_teacher)
+        soft = dataclasses.replace(bank, labels=bank_teacher)  # same anchors, teacher's labels
         for beta in LABEL_WEIGHTS:
             found[f"anchor+teacher-labels:{beta:g}"] = accuracy(
                 model.predict_anchor(x, soft, label_weight=beta))
@@ -482,10 +483,9 @@ class Study:
                 record["learned_self_weight"] = float(model.self_share().detach())
         return record
 
-    def _finals(self, kind: str, design: Design, mode: str, chosen: dict[str, Any]
-                ) -> dict[str, Any]:
+    def _finals(self, kind: str, design: Design, mode: str, chosen: dict[str, Any],
+                x_test: torch.Tensor, y_test: torch.Tensor) -> dict[str, Any]:
         """The chosen design of ``kind`` on every seed, tested once in its chosen mode."""
-        x_test, y_test = self.test_features()
         per_seed = []
         for seed in self.plan.seeds:
             cfg = self.design_config(kind, design, chosen, seed, final=True)
@@ -525,19 +525,19 @@ class Study:
 
         gnn, gnn_mode, gnn_val = best(GNN_DESIGNS)
         mlp, mlp_mode, mlp_val = best(MLP_DESIGNS)
-        finals = {"gnn": self._finals("gnn-learned", gnn, gnn_mode, chosen),
-                  "mlp": self._finals("mlp", mlp, mlp_mode, chosen)}
+        x_test, y_test = self.test_features()
+        finals = {"gnn": self._finals("gnn-learned", gnn, gnn_mode, chosen, x_test, y_test),
+                  "mlp": self._finals("mlp", mlp, mlp_mode, chosen, x_test, y_test)}
         finals["gnn"]["design_val_accuracy"] = gnn_val
         finals["mlp"]["design_val_accuracy"] = mlp_val
-        _, y_test = self.test_features()
-        finals["evidence"] = self._evidence(finals, y_test, chosen, gnn)
+        finals["evidence"] = self._evidence(finals, x_test, y_test, chosen, gnn)
         return {"records": list(records.values()), "finals": finals,
                 "label_weights": list(LABEL_WEIGHTS),
                 "design_epochs": self.plan.sweep_epochs, "final_epochs": self.plan.student_epochs,
                 "chosen_on": "validation split, seed 0; test read once per final seed"}
 
-    def _evidence(self, finals: dict[str, Any], y_test: torch.Tensor, chosen: dict[str, Any],
-                  gnn_design: Design) -> dict[str, Any]:
+    def _evidence(self, finals: dict[str, Any], x_test: torch.Tensor, y_test: torch.Tensor,
+                  chosen: dict[str, Any], gnn_design: Design) -> dict[str, Any]:
         """Why the two final students differ: per-class accuracy, where their predictions part,
         and how homophilous the GNN's test graphs are (seed 0 of each)."""
         classes = int(y_test.max()) + 1
@@ -550,7 +550,6 @@ class Study:
         differ = gnn != mlp
         cfg = self.design_config("gnn-learned", gnn_design, chosen, final=True)
         model = self.train(cfg).model.to("cpu").eval()
-        x_test, _ = self.test_features()
         return {"per_class_gnn": per_class(gnn), "per_class_mlp": per_class(mlp),
                 "classes": data.dataset_info(self.plan.dataset).classes,
                 "predictions_differ": differ.float().mean().item(),
