@@ -33,19 +33,21 @@ def main() -> None:
     images = (batch.images.float() / 255).contiguous(memory_format=torch.channels_last)
     flat = data.flat_features(batch)
     train = data.load_dataset("fashion-mnist", "train")
-    bank_x = data.flat_features(data.balanced_subset(train, args.bank // 10))
+    pixels, classes = flat.shape[1], len(test.classes)
+    bank_x = data.flat_features(data.balanced_subset(train, args.bank // classes))
 
     records = []
     for arch in args.teachers:
-        model = teachers.build_teacher(arch, 1, 10).eval().to(memory_format=torch.channels_last)
+        model = teachers.build_teacher(arch, test.info.in_channels, classes).eval()
+        model = model.to(memory_format=torch.channels_last)
         records.append(efficiency.profile(arch, model, images))
-    records.append(efficiency.profile("MLP student", students.MLPStudent(784, args.hidden, 10),
-                                      flat))
+    mlp = students.MLPStudent(pixels, args.hidden, classes)
+    records.append(efficiency.profile("MLP student", mlp, flat))
     backends = ["torch"] + (["dgl"] if dgl_available() else [])
     for backend in backends:
-        gnn = students.GNNStudent(784, args.hidden, 10, s=args.s, backend=backend)
+        gnn = students.GNNStudent(pixels, args.hidden, classes, s=args.s, backend=backend)
         records.append(efficiency.profile(f"GNN student, batch mode ({backend})", gnn, flat))
-    gnn = students.GNNStudent(784, args.hidden, 10, s=args.s, backend="torch").eval()
+    gnn = students.GNNStudent(pixels, args.hidden, classes, s=args.s, backend="torch").eval()
     bank = gnn.build_anchor_bank(bank_x)
     records.append(efficiency.profile(f"GNN student, anchor mode (bank {bank.size})", gnn, flat,
                                       run=lambda x: gnn.predict_anchor(x, bank),

@@ -1,18 +1,26 @@
 """cnn2gnn_lib: the companion library of the CNN2GNN book.
 
-Modules, one idea each:
+Modules, one idea each (packages keep one idea per sub-module):
 
 * :mod:`cnn2gnn_lib.config`: fast mode, seeding, device choice, artifact folders;
-* :mod:`cnn2gnn_lib.data`: real image datasets in memory, subsets, augmentation, flat views;
+* :mod:`cnn2gnn_lib.data`: real image datasets in memory (``sources``: reading files;
+  ``datasets``: the registry and :func:`load_dataset`; ``views``: subsets, augmentation, flat
+  features);
 * :mod:`cnn2gnn_lib.teachers`: the CNN teachers (CIFAR ResNets, adapted torchvision ResNets);
-* :mod:`cnn2gnn_lib.training`: the teacher training loop, checkpoints, cached logits;
-* :mod:`cnn2gnn_lib.graph`: graphs between images: the differentiable sparse graph learning
-  head, the kNN baseline, the chunked builder, edge homophily;
-* :mod:`cnn2gnn_lib.students`: the two-layer GNN student (batch and anchor inference, PyTorch
-  and DGL message passing) and the MLP baseline;
-* :mod:`cnn2gnn_lib.distill`: the response-based distillation loss;
+* :mod:`cnn2gnn_lib.graph`: graphs between images (``container``: the edge list; ``steps``: the
+  differentiable sparse graph learning head as small steps; ``baselines``: kNN, the chunked
+  builder, homophily; ``heads``: the head objects a student asks for its graphs);
+* :mod:`cnn2gnn_lib.students`: the students (``designs``: :class:`GraphDesign` and the design
+  table; ``layers``: one graph layer; ``message_passing``: PyTorch and DGL; ``models``: the
+  student interface, the GNN and the MLP; ``inference``: batch-mode prediction);
+* :mod:`cnn2gnn_lib.student_data`: a student configuration's data, built once;
+* :mod:`cnn2gnn_lib.distill`: the distillation losses and their weighted terms;
+* :mod:`cnn2gnn_lib.training`: ``checkpoints``, ``teacher`` and ``student`` training,
+  ``callbacks`` of the student loop;
+* :mod:`cnn2gnn_lib.metrics`: accuracy, in one place;
 * :mod:`cnn2gnn_lib.efficiency`: parameters, FLOPs and measured images/s;
-* :mod:`cnn2gnn_lib.reproduce` and :mod:`cnn2gnn_lib.report`: the whole study and its tables;
+* :mod:`cnn2gnn_lib.study` (stage log, plan and lab, inference modes, protocol steps, names),
+  :mod:`cnn2gnn_lib.reproduce` (runs the study) and :mod:`cnn2gnn_lib.report` (its tables);
 * :mod:`cnn2gnn_lib.dgl_bridge`: the only place that imports DGL;
 * :mod:`cnn2gnn_lib.plotting`: the figures of the book; :mod:`cnn2gnn_lib.book`: chapter setup;
 * :mod:`cnn2gnn_lib.cli`: ``python -m cnn2gnn_lib``.

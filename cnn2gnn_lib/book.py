@@ -10,7 +10,9 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 
+import matplotlib
 import torch
+import torchvision
 
 from . import __version__, config, dgl_bridge
 
@@ -28,27 +30,20 @@ class ChapterSetup:
 
 def setup(seed: int = 0, device: str | None = None, verbose: bool = True) -> ChapterSetup:
     """Seed, pick the device and the graph backend, and print the environment."""
-    import matplotlib
-
     generator = config.seed_everything(seed)
     chosen = config.pick_device(device)
-    plan = config.budget()
+    budget = config.budget()
     backend = "dgl" if dgl_bridge.dgl_available() else "torch"
     if verbose:
-        try:
-            import torchvision
-
-            vision = torchvision.__version__
-        except ImportError:  # pragma: no cover - torchvision is a dependency
-            vision = "missing"
+        vision = torchvision.__version__
         print(f"cnn2gnn_lib {__version__} | Python {platform.python_version()} | torch "
               f"{torch.__version__} | torchvision {vision} | matplotlib {matplotlib.__version__}")
         print(f"device: {chosen} | seed: {seed} | mode: "
-              f"{'fast (CNN2GNN_FAST=1: small data, few epochs)' if plan.fast else 'full'}")
+              f"{'fast (CNN2GNN_FAST=1: small data, few epochs)' if budget.fast else 'full'}")
         if backend == "dgl":
             print(f"graphs: {dgl_bridge.dgl_status()}")
         else:
             print("graphs: DGL is not available here, so this chapter runs on the library's "
                   "PyTorch backend (same numbers). Reason: "
                   f"{str(dgl_bridge.dgl_status())[:200]}")
-    return ChapterSetup(chosen, generator, plan.fast, backend, seed)
+    return ChapterSetup(chosen, generator, budget.fast, backend, seed)

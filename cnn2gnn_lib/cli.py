@@ -12,7 +12,8 @@ import argparse
 import json
 import sys
 
-from . import config, data, teachers
+from . import config, data, dgl_bridge, teachers, training
+from .reproduce import reproduce
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -85,8 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train_teacher(args: argparse.Namespace) -> int:
-    from . import training
-
     cfg = training.TeacherConfig.for_budget(
         args.fast, dataset=args.dataset, arch=args.arch, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
@@ -113,8 +112,6 @@ def _train_teacher(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import reproduce
-
     results = reproduce(args.dataset, args.fast, args.results, args.out, args.device,
                         args.data_root, not args.no_progress,
                         seeds=tuple(args.seeds) if args.seeds else None,
@@ -127,8 +124,6 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from . import dgl_bridge, training
-
     for key, value in training.versions().items():
         print(f"{key:>14}: {value}")
     print(f"{'device':>14}: {config.pick_device(args.device)}")

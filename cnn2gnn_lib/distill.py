@@ -1,6 +1,7 @@
-"""Response-based knowledge distillation: the loss that moves a teacher's answers into a student.
+"""Distillation losses: small documented functions, combined as weighted terms.
 
-``../shared/METHOD.md``, section 4 (after Hinton et al. 2015)::
+Chapter 6 of the book ("Distillation") derives them. Response-based distillation (Hinton et
+al. 2015)::
 
     L = (1 - alpha) * CE(z_s, y) + alpha * T^2 * KL( softmax(z_t / T) || softmax(z_s / T) )
 
@@ -12,8 +13,16 @@ training; ``alpha = 1`` learns from the teacher alone.
 :func:`relation_loss` is relation-level distillation for a graph student: it passes on how the
 teacher relates *samples* to each other, by charging every learned edge the teacher's
 dissimilarity between the two images it joins.
+
+A student's loss is a list of :class:`LossTerm` (name, weight, function of a
+:class:`StudentBatch`) summed outside the training loop, the way torchdistill composes losses:
+:func:`distillation_terms` writes the loss above as ``(1 - alpha) CE + alpha T^2 KL`` plus an
+optional relation term, and :func:`total_loss` adds them up.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -48,11 +57,18 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets:
     hard = F.cross_entropy(student_logits, targets) if alpha < 1 else student_logits.new_zeros(())
     if alpha == 0:
         return hard
+    soft = soft_kl(student_logits, teacher_logits, temperature)
+    return (1 - alpha) * hard + alpha * temperature ** 2 * soft
+
+
+def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+            ) -> torch.Tensor:
+    """``KL(softmax(z_t / T) || softmax(z_s / T))`` summed over classes, averaged over the
+    batch; the teacher is detached."""
     teacher_log_probs = F.log_softmax(teacher_logits.detach() / temperature, dim=-1)
     student_log_probs = F.log_softmax(student_logits / temperature, dim=-1)
-    soft = F.kl_div(student_log_probs, teacher_log_probs, reduction="batchmean",
+    return F.kl_div(student_log_probs, teacher_log_probs, reduction="batchmean",
                     log_target=True)
-    return (1 - alpha) * hard + alpha * temperature ** 2 * soft
 
 
 def _unit_soft_targets(teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -87,3 +103,80 @@ def relation_loss(graph, teacher_logits: torch.Tensor, temperature: float = 4.0
     probs = _unit_soft_targets(teacher_logits, temperature)
     similarity = (probs[edges.src] * probs[edges.dst]).sum(1)
     return (edges.weight * (1 - similarity)).sum() / edges.weight.sum().clamp_min(1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Weighted terms
+
+
+@dataclass
+class StudentBatch:
+    """What a loss term may read of one training batch."""
+
+    logits: torch.Tensor
+    targets: torch.Tensor
+    teacher_logits: torch.Tensor | None = None
+    graph: object | None = None  # the batch graph (a cnn2gnn_lib.graph.Graph), when asked for
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """``weight * fn(batch)``: one term of a student's loss. ``needs_teacher`` and
+    ``needs_graph`` tell the training loop what the batch must carry."""
+
+    name: str
+    weight: float
+    fn: Callable[[StudentBatch], torch.Tensor]
+    needs_teacher: bool = False
+    needs_graph: bool = False
+
+
+def cross_entropy_term(weight: float = 1.0) -> LossTerm:
+    """The hard-label term ``CE(z_s, y)``."""
+    return LossTerm("ce", weight, lambda b: F.cross_entropy(b.logits, b.targets))
+
+
+def soft_term(weight: float, temperature: float) -> LossTerm:
+    """The response term ``KL(teacher || student)`` at temperature ``T`` (its weight carries
+    the ``T^2`` factor, see :func:`distillation_terms`)."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    return LossTerm("kd", weight, lambda b: soft_kl(b.logits, b.teacher_logits, temperature),
+                    needs_teacher=True)
+
+
+def relation_term(weight: float, temperature: float) -> LossTerm:
+    """The relation term :func:`relation_loss` on the batch's learned graph."""
+    return LossTerm("relation", weight,
+                    lambda b: relation_loss(b.graph, b.teacher_logits, temperature),
+                    needs_teacher=True, needs_graph=True)
+
+
+def distillation_terms(alpha: float = 0.0, temperature: float = 4.0,
+                       relation_weight: float = 0.0) -> list[LossTerm]:
+    """The terms of :func:`kd_loss` (plus relation distillation):
+    ``(1 - alpha) CE + alpha T^2 KL + relation_weight L_rel``; terms of weight 0 are left out,
+    so ``alpha = 0`` is plain cross-entropy. Summed by :func:`total_loss` they give exactly
+    the numbers of :func:`kd_loss`."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if relation_weight < 0:
+        raise ValueError(f"relation_weight must be >= 0, got {relation_weight}")
+    terms = [cross_entropy_term(1 - alpha)] if alpha < 1 else []
+    if alpha > 0:
+        terms.append(soft_term(alpha * temperature ** 2, temperature))
+    if relation_weight > 0:
+        terms.append(relation_term(relation_weight, temperature))
+    return terms
+
+
+def total_loss(terms: list[LossTerm], batch: StudentBatch) -> torch.Tensor:
+    """``sum_k weight_k * fn_k(batch)``, in the order of ``terms``."""
+    if not terms:
+        raise ValueError("a loss needs at least one term")
+    total = None
+    for term in terms:
+        value = term.fn(batch)
+        value = value if term.weight == 1 else term.weight * value
+        total = value if total is None else total + value
+    return total

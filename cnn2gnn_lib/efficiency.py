@@ -14,34 +14,28 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .teachers import count_parameters
 
 
 def flops_per_image(model: nn.Module, example: torch.Tensor) -> float:
-    """FLOPs of one forward pass divided by the batch size of ``example``."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from .students import GNNStudent
-
+    """FLOPs of one forward pass divided by the batch size of ``example`` (for a student, plus
+    what its message passing adds: :meth:`cnn2gnn_lib.students.Student.message_passing_flops`)."""
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(example)
     total = float(counter.get_total_flops())
-    if isinstance(model, GNNStudent):
-        with torch.no_grad():
-            graph = model.build_graph(example)
-        widths = model.lin1.out_features + model.lin2.out_features
-        total += 2.0 * graph.num_edges * widths
+    message_passing = getattr(model, "message_passing_flops", None)  # teachers have none
+    if message_passing is not None:
+        total += message_passing(example)
     model.train(was_training)
     return total / example.shape[0]
 
 
 def anchor_flops_per_image(model, bank, example: torch.Tensor) -> float:
     """FLOPs per image of anchor-mode inference (distances to the bank included)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model.predict_anchor(example, bank)
     widths = model.lin1.out_features + model.lin2.out_features

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 from .data import ImageDataset
+from .study import names
+from .study.inference import ANCHOR, BATCH
 
 
 def show_images(dataset: ImageDataset, per_class: int = 8, seed: int = 0,
@@ -181,7 +183,7 @@ def plot_learning_curves(curves: dict[str, tuple[Sequence[int], Sequence[float]]
     return fig
 
 
-def plot_designs(records: Sequence[dict], modes: Sequence[str] = ("batch", "anchor"),
+def plot_designs(records: Sequence[dict], modes: Sequence[str] = (BATCH.name, ANCHOR.name),
                  reference: float | None = None, title: str | None = None):
     """Validation accuracy of every student design (horizontal bars, one colour per inference
     mode; ``records`` as in ``results.json["designs"]["records"]``). ``reference`` draws a
@@ -235,11 +237,10 @@ def plot_efficiency(results: dict, title: str | None = None):
         record = records.get(teacher["arch"])
         if record:
             points.append((teacher["arch"], record, teacher["metrics"]["test_accuracy"]))
-    for model, (kind, metric) in {"MLP student": ("mlp", "test_batch_accuracy"),
-                                  "GNN student, batch mode": ("gnn-learned",
-                                                              "test_batch_accuracy"),
-                                  "GNN student, anchor mode": ("gnn-learned",
-                                                               "test_anchor_accuracy")}.items():
+    for model, (kind, metric) in {names.MLP_MODEL: ("mlp", names.TEST_BATCH),
+                                  names.GNN_BATCH_MODEL: ("gnn-learned", names.TEST_BATCH),
+                                  names.GNN_ANCHOR_MODEL: ("gnn-learned", names.TEST_ANCHOR)
+                                  }.items():
         if model in records and (kind, True) in rows:
             points.append((f"{model} + KD", records[model],
                            rows[kind, True][metric]["mean"]))

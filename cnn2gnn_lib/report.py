@@ -10,11 +10,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .data import dataset_info
+from .students import MLP_DESIGNS
+from .study.inference import ANCHOR, BATCH, label_vote
+from .study.names import STUDENT_NAMES, TEST_ANCHOR, TEST_BATCH
+
 # where an editable install (a clone of the book's repository) keeps the committed results
 REPOSITORY_RESULTS = Path(__file__).resolve().parent.parent / "results"
 
-_STUDENT_NAMES = {"mlp": "MLP", "gnn-knn": "GNN, fixed kNN graph",
-                  "gnn-learned": "GNN, learned graph"}
+# the label-vote mode the design figure shows beside batch and anchor mode
+DESIGN_FIGURE_MODES = (BATCH.name, ANCHOR.name, label_vote(0.5).name)
 
 
 def _pct(stats: dict[str, float] | None) -> str:
@@ -58,9 +63,9 @@ def student_table(results: dict[str, Any]) -> str:
     lines = ["| student | KD | validation (%) | test, batch mode (%) | test, anchor mode (%) |",
              "|---|---|---|---|---|"]
     for row in results["students"]:
-        lines.append(f"| {_STUDENT_NAMES[row['student']]} | {'yes' if row['kd'] else 'no'} | "
-                     f"{_pct(row.get('val_accuracy'))} | {_pct(row.get('test_batch_accuracy'))}"
-                     f" | {_pct(row.get('test_anchor_accuracy'))} |")
+        lines.append(f"| {STUDENT_NAMES[row['student']]} | {'yes' if row['kd'] else 'no'} | "
+                     f"{_pct(row.get('val_accuracy'))} | {_pct(row.get(TEST_BATCH))}"
+                     f" | {_pct(row.get(TEST_ANCHOR))} |")
     return "\n".join(lines)
 
 
@@ -116,8 +121,6 @@ def load_results(dataset: str = "fashion-mnist", results_dir: str | Path | None 
     notebook in ``notebooks/``) and the results folder of the repository this library was
     installed from. Raises ``FileNotFoundError`` naming every place it looked.
     """
-    from .data import dataset_info
-
     name = dataset_info(dataset).name
     places = [Path(p) for p in (results_dir, os.environ.get("CNN2GNN_RESULTS")) if p]
     places += [Path("results"), Path("..") / "results", REPOSITORY_RESULTS]
@@ -152,10 +155,10 @@ def design_tables(results: dict[str, Any]) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in designs["records"]:
         mode, value = best_mode(r)
-        anchor = r["val"].get("anchor")
+        anchor = r["val"].get(ANCHOR.name)
         homophily = r.get("val_batch_homophily")
         lines.append(f"| {r['design']} | {r['student']} | {r['description']} | "
-                     f"{100 * r['val']['batch']:.2f} | "
+                     f"{100 * r['val'][BATCH.name]:.2f} | "
                      f"{'-' if anchor is None else f'{100 * anchor:.2f}'} | {mode} | "
                      f"{100 * value:.2f} | {'-' if homophily is None else f'{homophily:.3f}'} | "
                      f"{r['train_seconds']:.0f} |")
@@ -167,7 +170,7 @@ def design_tables(results: dict[str, Any]) -> list[str]:
               f"{plan['seeds']} |", "|---|---|---|---|---|"]
     for key in ("gnn", "mlp"):
         f = finals[key]
-        lines.append(f"| {_STUDENT_NAMES[f['student']]} | {f['design']} | {f['mode']} | "
+        lines.append(f"| {STUDENT_NAMES[f['student']]} | {f['design']} | {f['mode']} | "
                      f"{100 * f['design_val_accuracy']:.2f} | {_pct(f['test_accuracy'])} |")
     gap = finals["gnn"]["test_accuracy"]["mean"] - finals["mlp"]["test_accuracy"]["mean"]
     overlap = (finals["gnn"]["test_accuracy"]["min"] <= finals["mlp"]["test_accuracy"]["max"]
@@ -188,6 +191,7 @@ def design_tables(results: dict[str, Any]) -> list[str]:
 def figures(results: dict[str, Any]) -> dict[str, Any]:
     """Every figure of the report, as ``file name -> matplotlib Figure`` (a notebook shows
     them; :func:`write_report` saves them)."""
+    # plotting imports pyplot: only here, so write_report can choose the Agg backend first
     from .plotting import plot_efficiency, plot_learning_curves, plot_sweep
 
     curves = {}
@@ -198,7 +202,7 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
                 [h["epoch"] for h in history], [h["test_accuracy"] for h in history])
     for row in results["students"]:
         history = row["per_seed"][0]["history"]
-        name = f"{_STUDENT_NAMES[row['student']]}{' + KD' if row['kd'] else ''} (validation)"
+        name = f"{STUDENT_NAMES[row['student']]}{' + KD' if row['kd'] else ''} (validation)"
         curves[name] = ([h["epoch"] for h in history], [h["val_accuracy"] for h in history])
     found = {"learning_curves.png": plot_learning_curves(curves, title="learning curves")}
     chosen = results["chosen"]
@@ -210,10 +214,10 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         from .plotting import plot_designs, plot_per_class
 
         designs = results["designs"]
-        mlp = next(r for r in designs["records"] if r["design"] == "mlp")
+        mlp = next(r for r in designs["records"] if r["design"] == MLP_DESIGNS[0].name)
         found["designs.png"] = plot_designs(
             [r for r in designs["records"] if r["student"] != "mlp"],
-            ("batch", "anchor", "anchor+labels:0.5"), reference=mlp["val"]["batch"],
+            DESIGN_FIGURE_MODES, reference=mlp["val"][BATCH.name],
             title="GNN designs (validation, seed 0)")
         evidence = designs["finals"]["evidence"]
         found["per_class.png"] = plot_per_class(

@@ -96,5 +96,5 @@ def test_only_the_bridge_imports_dgl():
 
     package = pathlib.Path(dgl_bridge.__file__).parent
     statement = re.compile(r"^\s*(import dgl\b|from dgl\b)|import_module\(\"dgl\"\)", re.M)
-    importers = sorted(p.name for p in package.glob("*.py") if statement.search(p.read_text()))
+    importers = sorted(p.name for p in package.rglob("*.py") if statement.search(p.read_text()))
     assert importers == ["dgl_bridge.py"]

@@ -3,7 +3,9 @@ import torch
 import torch.nn.functional as F
 
 from cnn2gnn_lib import graph as G
-from cnn2gnn_lib.distill import kd_loss, relation_loss, soft_targets, teacher_similarity
+from cnn2gnn_lib.distill import (LossTerm, StudentBatch, cross_entropy_term, distillation_terms,
+                                 kd_loss, relation_loss, relation_term, soft_kl, soft_targets,
+                                 soft_term, teacher_similarity, total_loss)
 
 
 def _direct(student, teacher, targets, T, alpha):
@@ -125,3 +127,88 @@ def test_relation_loss_checks_its_inputs():
     loops = G.Graph(torch.tensor([0]), torch.tensor([0]), torch.ones(1), 3)
     with pytest.raises(ValueError, match="no edges"):
         relation_loss(loops, torch.zeros(3, 4))
+
+
+# -- weighted loss terms -------------------------------------------------------------------
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 0.9, 1.0])
+@pytest.mark.parametrize("T", [1.0, 2.0, 4.0, 8.0])
+def test_distillation_terms_sum_to_kd_loss_exactly(alpha, T):
+    """The weighted terms give bit for bit the numbers and the gradients of kd_loss."""
+    generator = torch.Generator().manual_seed(int(alpha * 10 + T))
+    logits = torch.randn(16, 10, generator=generator) * 3
+    teacher = torch.randn(16, 10, generator=generator) * 3
+    targets = torch.randint(0, 10, (16,), generator=generator)
+    by_terms, direct = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    summed = total_loss(distillation_terms(alpha, T), StudentBatch(by_terms, targets, teacher))
+    expected = kd_loss(direct, teacher, targets, T, alpha)
+    assert torch.equal(summed, expected)
+    summed.backward()
+    expected.backward()
+    assert torch.equal(by_terms.grad, direct.grad)
+
+
+def test_distillation_terms_are_the_weighted_formula():
+    assert [(t.name, t.weight) for t in distillation_terms(0.0, 4.0)] == [("ce", 1.0)]
+    assert [(t.name, t.weight) for t in distillation_terms(1.0, 4.0)] == [("kd", 16.0)]
+    assert [(t.name, t.weight) for t in distillation_terms(0.5, 2.0, 0.3)] == [
+        ("ce", 0.5), ("kd", 2.0), ("relation", 0.3)]
+    ce, kd, relation = distillation_terms(0.5, 2.0, 0.3)
+    assert (ce.needs_teacher, ce.needs_graph) == (False, False)
+    assert (kd.needs_teacher, kd.needs_graph) == (True, False)
+    assert (relation.needs_teacher, relation.needs_graph) == (True, True)
+    with pytest.raises(ValueError, match="alpha"):
+        distillation_terms(1.5)
+    with pytest.raises(ValueError, match="relation_weight"):
+        distillation_terms(0.5, 4.0, -0.1)
+    with pytest.raises(ValueError, match="temperature"):
+        soft_term(1.0, 0.0)
+
+
+def test_a_weight_of_zero_is_left_out():
+    """alpha = 0 computes no KL (no teacher needed), alpha = 1 no cross-entropy, and a relation
+    weight of 0 no relation term (no graph needed)."""
+    for alpha in (0.0, 0.5, 1.0):
+        terms = distillation_terms(alpha, 4.0, 0.0)
+        assert all(t.weight != 0 for t in terms)
+        assert not any(t.needs_graph for t in terms)
+        assert any(t.needs_teacher for t in terms) == (alpha > 0)
+    logits, targets = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    # no teacher and no graph in the batch: only the cross-entropy is computed
+    assert torch.equal(total_loss(distillation_terms(0.0), StudentBatch(logits, targets)),
+                       F.cross_entropy(logits, targets))
+    # all-ignored targets (-100) make the cross-entropy NaN: alpha = 1 must not compute it
+    teacher = torch.randn(4, 3)
+    assert torch.isfinite(total_loss(distillation_terms(1.0, 2.0),
+                                     StudentBatch(logits, torch.full((4,), -100), teacher)))
+
+
+def test_the_relation_term_needs_a_graph():
+    torch.manual_seed(0)
+    logits, teacher = torch.randn(4, 3), torch.randn(4, 3)
+    targets = torch.tensor([0, 1, 2, 0])
+    terms = distillation_terms(0.5, 2.0, 0.7)
+    with pytest.raises(AttributeError):
+        total_loss(terms, StudentBatch(logits, targets, teacher))  # no graph in the batch
+    graph = G.Graph(torch.tensor([0, 1, 2]), torch.tensor([1, 2, 3]), torch.ones(3), 4)
+    batch = StudentBatch(logits, targets, teacher, graph)
+    expected = kd_loss(logits, teacher, targets, 2.0, 0.5) + 0.7 * relation_loss(graph, teacher,
+                                                                                  2.0)
+    assert torch.equal(total_loss(terms, batch), expected)
+    assert torch.equal(relation_term(1.0, 2.0).fn(batch), relation_loss(graph, teacher, 2.0))
+
+
+def test_total_loss_sums_weighted_terms_in_order():
+    logits, targets = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    batch = StudentBatch(logits, targets)
+    double = LossTerm("sum", 2.0, lambda b: b.logits.sum())
+    ones = LossTerm("mean", 1.0, lambda b: b.logits.mean())
+    assert torch.equal(total_loss([double, ones], batch),
+                       2.0 * logits.sum() + logits.mean())
+    assert torch.equal(total_loss([cross_entropy_term(0.25)], batch),
+                       0.25 * F.cross_entropy(logits, targets))
+    teacher = torch.randn(4, 3)
+    assert torch.equal(soft_term(1.0, 3.0).fn(StudentBatch(logits, targets, teacher)),
+                       soft_kl(logits, teacher, 3.0))
+    with pytest.raises(ValueError, match="at least one term"):
+        total_loss([], batch)

@@ -1,7 +1,9 @@
+"""Teacher training (cnn2gnn_lib.training.teacher): learning, checkpoints, reuse, cached logits."""
 import pytest
 import torch
 
 from cnn2gnn_lib import data, training
+from cnn2gnn_lib.training import teacher as teacher_module
 
 TINY = dict(arch="resnet20", epochs=2, train_per_class=20, test_per_class=10, batch_size=32)
 
@@ -31,21 +33,38 @@ def test_checkpoint_round_trip_gives_identical_logits(fast_teacher, fmnist_test)
     result, _ = fast_teacher
     images = data.balanced_subset(fmnist_test, 5)
     loaded = training.load_teacher(result.path, device="cpu")
+    assert loaded.loaded and not result.loaded
     assert loaded.config == result.config and loaded.metrics == result.metrics
+    assert loaded.history == result.history
     assert torch.equal(training.predict(result.model, images, device="cpu"),
                        training.predict(loaded.model, images, device="cpu"))
 
 
 def test_train_or_load_reuses_only_a_matching_config(fast_teacher, monkeypatch):
     result, out = fast_teacher
+    monkeypatch.setattr(teacher_module, "train_teacher",
+                        lambda *a, **k: pytest.fail("retrained a finished run"))
     reused = training.train_or_load(result.config, device="cpu", out_dir=out, progress=False)
     assert reused.loaded and reused.path == result.path
 
     calls = []
-    monkeypatch.setattr(training, "train_teacher", lambda cfg, *a, **k: calls.append(cfg))
+    monkeypatch.setattr(teacher_module, "train_teacher", lambda cfg, *a, **k: calls.append(cfg))
     other = training.TeacherConfig(**{**result.config.to_dict(), "seed": 1})
     training.train_or_load(other, device="cpu", out_dir=out, progress=False)
     assert calls == [other]
+
+
+def test_a_checkpoint_of_another_config_at_the_same_path_is_not_reused(fast_teacher,
+                                                                       monkeypatch):
+    """Names are hashes of the configuration; should two ever meet, the stored one is checked."""
+    result, out = fast_teacher
+    asked = training.TeacherConfig(**{**result.config.to_dict(), "lr": 0.05})
+    monkeypatch.setattr(teacher_module, "checkpoint_paths", lambda cfg, out_dir=None: (
+        result.path, result.path.with_suffix(".partial.pt")))
+    calls = []
+    monkeypatch.setattr(teacher_module, "train_teacher", lambda cfg, *a, **k: calls.append(cfg))
+    training.train_or_load(asked, "cpu", out, progress=False)
+    assert calls == [asked]
 
 
 def test_training_is_deterministic_under_a_seed(tmp_path):
@@ -60,7 +79,7 @@ def test_training_is_deterministic_under_a_seed(tmp_path):
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     reference = training.train_teacher(_tiny(), "cpu", tmp_path / "ref", progress=False)
 
-    real_evaluate, calls = training.evaluate, []
+    real_evaluate, calls = teacher_module.evaluate, []
 
     def crash_in_second_epoch(*args, **kwargs):
         calls.append(1)
@@ -68,12 +87,15 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(training, "evaluate", crash_in_second_epoch)
+    monkeypatch.setattr(teacher_module, "evaluate", crash_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         training.train_teacher(_tiny(), "cpu", tmp_path / "run", progress=False)
+    assert len(calls) == 2  # the patched name is the one the loop calls
     final, partial = training.checkpoint_paths(_tiny(), tmp_path / "run")
     assert partial.is_file() and not final.is_file()
-    monkeypatch.setattr(training, "evaluate", real_evaluate)
+    with pytest.raises(RuntimeError, match="unfinished run"):
+        training.load_teacher(partial)
+    monkeypatch.setattr(teacher_module, "evaluate", real_evaluate)
 
     resumed = training.train_or_load(_tiny(), "cpu", tmp_path / "run", progress=False)
     assert final.is_file() and not partial.is_file()
@@ -88,8 +110,13 @@ def test_cached_logits_are_computed_once(fast_teacher, fmnist_train, monkeypatch
     logits = training.cache_teacher_logits(result, subset, out, device="cpu", progress=False)
     assert logits.shape == (100, 10)
     assert torch.equal(logits, training.predict(result.model, subset, device="cpu"))
-    monkeypatch.setattr(training, "predict", lambda *a, **k: pytest.fail("recomputed"))
+    monkeypatch.setattr(teacher_module, "predict", lambda *a, **k: pytest.fail("recomputed"))
     assert torch.equal(training.cache_teacher_logits(result, subset, out), logits)
+    # another subset has another fingerprint, so its logits are computed, not read
+    other = data.balanced_subset(fmnist_train, 10, seed=1)
+    assert training.dataset_fingerprint(other) != training.dataset_fingerprint(subset)
+    with pytest.raises(pytest.fail.Exception, match="recomputed"):
+        training.cache_teacher_logits(result, other, out)
 
 
 def test_bad_checkpoints_and_configs_are_named(tmp_path):
@@ -109,3 +136,6 @@ def test_config_key_changes_with_any_field():
     assert _tiny().key() == _tiny().key()
     assert _tiny().key() != _tiny(lr=0.05).key()
     assert _tiny().name().startswith("fashion-mnist-resnet20-")
+    assert _tiny().key() == teacher_module.settings_key(_tiny().to_dict())
+    final, partial = training.checkpoint_paths(_tiny(), "somewhere")
+    assert final.name == f"{_tiny().name()}.pt" and partial.name == f"{_tiny().name()}.partial.pt"

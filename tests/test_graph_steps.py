@@ -1,7 +1,8 @@
+"""Tests of cnn2gnn_lib.graph.steps: the adaptive-neighbour head, step by step."""
 import pytest
 import torch
 
-from cnn2gnn_lib import data, graph as G
+from cnn2gnn_lib import graph as G
 
 
 def _project_simplex(v: torch.Tensor) -> torch.Tensor:
@@ -113,80 +114,6 @@ def test_gradients_flow_through_the_head_into_the_projection():
     assert torch.autograd.gradcheck(head, (weight,), eps=1e-6, atol=1e-5)
     head(weight).backward()
     assert weight.grad.abs().sum() > 0
-
-
-def test_chunked_builder_equals_the_dense_head_on_real_images(fmnist_train):
-    subset = data.balanced_subset(fmnist_train, 300)
-    x = data.flat_features(subset).double()
-    dense = G.adaptive_neighbors(G.pairwise_sq_dists(x), 7)
-    chunked = G.chunked_adaptive_graph(x, 7, chunk_size=700)
-    assert chunked.num_edges == 3000 * 7
-    assert torch.allclose(chunked.to_dense(), dense, atol=1e-9)
-
-
-def test_chunked_builder_against_a_bank():
-    torch.manual_seed(4)
-    queries, bank = torch.randn(50, 3, dtype=torch.float64), torch.randn(80, 3, dtype=torch.float64)
-    graph = G.chunked_adaptive_graph(queries, 4, candidates=bank, chunk_size=16)
-    dense = G.adaptive_neighbors(G.pairwise_sq_dists(queries, bank), 4, exclude_self=False)
-    assert torch.allclose(graph.to_dense()[:50, :80], dense)
-
-
-@pytest.mark.parametrize("backend", ["torch", "dgl"])
-def test_knn_graph_backends_agree(backend):
-    from cnn2gnn_lib.dgl_bridge import dgl_available
-
-    if backend == "dgl" and not dgl_available():
-        pytest.skip("DGL does not import here")
-    torch.manual_seed(5)
-    x = torch.randn(60, 10)
-    graph = G.knn_graph(x, 6, backend=backend)
-    reference = G.knn_graph(x, 6, backend="torch")
-    assert graph.num_edges == 360
-    assert (graph.src != graph.dst).all()
-    assert torch.equal(graph.coalesce().to_dense(), reference.coalesce().to_dense())
-    fixed = G.fixed_knn_graph(x, 6, backend=backend)
-    assert torch.allclose(fixed.to_dense(), fixed.to_dense().T)
-
-
-def test_edge_homophily():
-    labels = torch.tensor([0, 0, 1, 1])
-    inside = torch.tensor([[0, 1.0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
-    across = torch.tensor([[0, 0, 1.0, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0]])
-    assert G.edge_homophily(inside + torch.eye(4), labels) == 1.0
-    assert G.edge_homophily(across, labels) == 0.0
-    assert G.edge_homophily(inside * 3 + across, labels) == pytest.approx(0.75)
-    assert G.edge_homophily(inside * 3 + across, labels, weighted=False) == pytest.approx(0.5)
-
-
-def test_graph_conversions(fmnist_test):
-    subset = data.balanced_subset(fmnist_test, 3)
-    graph = G.learn_graph(data.flat_features(subset), 3)
-    nx_graph = graph.to_networkx(subset.targets)
-    assert nx_graph.number_of_nodes() == 30
-    dense = graph.without_self_loops().to_dense()
-    for u, v, attributes in nx_graph.edges(data=True):
-        assert attributes["weight"] == pytest.approx(float(dense[u, v] + dense[v, u]), abs=1e-6)
-    assert nx_graph.nodes[0]["label"] == int(subset.targets[0])
-
-
-def test_graph_to_dgl_keeps_weights():
-    from cnn2gnn_lib.dgl_bridge import dgl_available
-
-    if not dgl_available():
-        pytest.skip("DGL does not import here")
-    graph = G.learn_graph(torch.randn(20, 4), 3)
-    dgl_graph = graph.to_dgl()
-    src, dst = dgl_graph.edges()
-    assert torch.equal(src, graph.src) and torch.equal(dst, graph.dst)
-    assert torch.allclose(dgl_graph.edata["weight"], graph.weight)
-
-
-def test_graph_validates_its_edges():
-    with pytest.raises(ValueError, match="num_nodes"):
-        G.Graph(torch.tensor([0, 5]), torch.tensor([1, 1]), torch.ones(2), 3)
-    with pytest.raises(ValueError, match="equal length"):
-        G.Graph(torch.tensor([0]), torch.tensor([1, 1]), torch.ones(2), 3)
 
 
 def test_row_normalize_gives_neighbour_means():

@@ -1,0 +1,51 @@
+"""Real image datasets, held in memory, with the views the teacher and the student need.
+
+This package owns everything about data: finding and reading the files, checking them, the
+deterministic subsets of fast mode, per-dataset normalisation, the teacher's augmentations and
+the flat view that the GNN student takes as node features.
+
+Every dataset becomes an :class:`ImageDataset`: uint8 images ``[N, C, H, W]`` and int64 labels in
+memory. Indexing it gives ``(float image C x H x W in [0, 1], int label)`` like any torch
+Dataset, and :func:`iterate_batches` gives whole augmented batches with tensor operations, which
+on a 2-core CPU is several times faster than a per-image DataLoader.
+
+Supported names (:data:`DATASETS`):
+
+* ``fashion-mnist`` (default; works offline): looked for in ``root``, then ``$CNN2GNN_DATA``,
+  then ``/usr/share/datasets/fashion-mnist`` (Debian package ``dataset-fashion-mnist``), then
+  downloaded by torchvision into the cache folder where there is internet.
+* ``cifar10``, ``cifar100``, ``stl10``: through torchvision (downloaded when missing).
+* ``mini-imagenet``: a folder you provide, one sub-folder per class holding that class's images
+  (``root/n01532829/n0153282900000005.jpg`` ...; 100 class folders, usually 600 images each).
+  Images are resized to 84 x 84 and split per class, deterministically, 5/6 train and 1/6 test.
+
+Where things live (every public name is re-exported here, so ``data.load_dataset`` works):
+
+* :mod:`.sources` -- reading files: :func:`read_idx` (IDX files), the Fashion-MNIST folder
+  search, the torchvision loaders, :func:`load_image_folder`; and :class:`DatasetError`, which
+  they raise;
+* :mod:`.datasets` -- :class:`DatasetInfo`, :class:`ImageDataset`, the registry
+  :data:`DATASETS`, :func:`dataset_info` and :func:`load_dataset`;
+* :mod:`.views` -- subsets and splits (:func:`balanced_subset`, :func:`train_val_split`,
+  :func:`load_splits`), :func:`normalize`, :func:`random_crop_flip`, :func:`augmented_copies`,
+  :func:`iterate_batches`, :func:`num_batches` and :func:`flat_features`.
+
+:mod:`.views` imports :mod:`.datasets`, which imports :mod:`.sources`; nothing imports back,
+so there is no import cycle. A name re-exported here is a second binding of the same object: to
+patch one (``DEBIAN_FASHION_MNIST`` in a test, say), patch it in its sub-module.
+"""
+from .datasets import (DATASETS, SPLITS, DatasetInfo, ImageDataset, dataset_info,
+                       load_dataset)
+from .sources import (DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, IMAGE_SUFFIXES,
+                      DatasetError, load_image_folder, read_idx)
+from .sources import _FMNIST_FILES  # noqa: F401  (private: tests copy the split's files)
+from .views import (augmented_copies, balanced_subset, flat_features, iterate_batches,
+                    load_splits, normalize, num_batches, random_crop_flip, train_val_split)
+
+__all__ = [
+    "DATASETS", "DEBIAN_FASHION_MNIST", "FASHION_MNIST_CLASSES", "IMAGE_SUFFIXES", "SPLITS",
+    "DatasetError", "DatasetInfo", "ImageDataset", "augmented_copies", "balanced_subset",
+    "dataset_info", "flat_features", "iterate_batches", "load_dataset", "load_image_folder",
+    "load_splits", "normalize", "num_batches", "random_crop_flip", "read_idx",
+    "train_val_split",
+]

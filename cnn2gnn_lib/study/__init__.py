@@ -1,0 +1,22 @@
+"""The study: the book's experimental protocol, in parts (chapter 7 of the book, "Results").
+
+* :mod:`~cnn2gnn_lib.study.stages`: the stage log, ``results.json`` (load, save, a stage keyed
+  by the hash of its settings, resumable);
+* :mod:`~cnn2gnn_lib.study.lab`: :class:`StudyPlan` and the :class:`Lab` that builds each
+  configuration, teacher, data split and student once;
+* :mod:`~cnn2gnn_lib.study.inference`: the table of named inference modes and the predictor
+  that runs a student in any of them;
+* :mod:`~cnn2gnn_lib.study.protocol`: the protocol steps (teachers, sweeps, main rows,
+  efficiency, designs, finals, evidence) as plain functions;
+* :mod:`~cnn2gnn_lib.study.names`: the row and model names that ``results.json``, the report
+  and the plots share.
+
+:func:`cnn2gnn_lib.reproduce.reproduce` runs the steps in order.
+"""
+from .inference import LABEL_WEIGHTS, MODES, InferenceMode, Predictor, modes_of
+from .lab import Lab, StudyPlan
+from .names import KD_ROWS, STUDENT_NAMES
+from .stages import StageLog, compact_json
+
+__all__ = ["InferenceMode", "KD_ROWS", "LABEL_WEIGHTS", "Lab", "MODES", "Predictor",
+           "STUDENT_NAMES", "StageLog", "StudyPlan", "compact_json", "modes_of"]

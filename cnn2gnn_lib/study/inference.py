@@ -1,0 +1,103 @@
+"""Inference modes: the named ways the study asks a student for its predictions.
+
+A mode is a row of the table :data:`MODES`, never a string to parse:
+
+* ``batch``: consecutive test batches, each building its own graph (every student);
+* ``anchor``: each image against a fixed bank of training images (a random, balanced draw);
+* ``anchor-kmeans``: the same against a bank of per-class k-means centres;
+* ``anchor+labels:b`` / ``anchor+teacher-labels:b``: anchor mode in which the anchors' true
+  labels (or the teacher's probabilities for them) vote with weight ``b``
+  (:meth:`cnn2gnn_lib.students.GNNStudent.predict_anchor`).
+
+Chapter 7 of the book ("Results") compares students across these modes; every accuracy comes
+from :func:`cnn2gnn_lib.metrics.accuracy`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..metrics import accuracy
+from ..student_data import StudentData
+from ..students import AnchorBank, Student, predict_batches
+
+LABEL_WEIGHTS = (0.25, 0.5, 0.75)
+
+
+@dataclass(frozen=True)
+class InferenceMode:
+    """How to predict: ``bank`` None is batch mode, else anchor mode with a ``"random"`` or
+    ``"kmeans"`` bank; ``labels`` (``"true"`` or ``"teacher"``) vote with ``label_weight``."""
+
+    name: str
+    bank: str | None = None
+    labels: str | None = None
+    label_weight: float = 0.0
+
+    @property
+    def kind(self) -> str:
+        """The student capability the mode needs (:attr:`Student.inference_modes`)."""
+        return "batch" if self.bank is None else "anchor"
+
+
+def label_vote(weight: float, teacher: bool = False) -> InferenceMode:
+    """Anchor mode with the anchors' true labels (or the teacher's probabilities) voting."""
+    if teacher:
+        return InferenceMode(f"anchor+teacher-labels:{weight:g}", "random", "teacher", weight)
+    return InferenceMode(f"anchor+labels:{weight:g}", "random", "true", weight)
+
+
+BATCH = InferenceMode("batch")
+ANCHOR = InferenceMode("anchor", bank="random")
+ANCHOR_KMEANS = InferenceMode("anchor-kmeans", bank="kmeans")
+MODES: dict[str, InferenceMode] = {mode.name: mode for mode in (
+    BATCH, ANCHOR, *(label_vote(b) for b in LABEL_WEIGHTS),
+    *(label_vote(b, teacher=True) for b in LABEL_WEIGHTS), ANCHOR_KMEANS)}
+
+
+def modes_of(student: Student) -> list[InferenceMode]:
+    """Every mode of :data:`MODES` that ``student`` can run, in table order."""
+    return [mode for mode in MODES.values() if mode.kind in student.inference_modes]
+
+
+class Predictor:
+    """Predictions of one student in any mode; each anchor bank is embedded once.
+
+    ``data`` supplies the banks (drawn from its training part), ``bank_size`` their size, and
+    ``teacher_logits`` (cached on the pool or the whole training split) the teacher's labels.
+    """
+
+    def __init__(self, student: Student, data: StudentData, bank_size: int, batch_size: int,
+                 teacher_logits: torch.Tensor | None = None):
+        self.student = student.to("cpu").eval()
+        self.data, self.bank_size, self.batch_size = data, bank_size, batch_size
+        self.teacher_logits = teacher_logits
+        self._banks: dict[tuple[str, str | None], AnchorBank] = {}
+
+    def bank(self, method: str = "random", labels: str | None = None) -> AnchorBank:
+        """The student's anchor bank of ``method``, with ``labels`` to vote (or none)."""
+        key = (method, labels)
+        if key not in self._banks:
+            anchors = self.data.anchor_bank(self.bank_size, method, seed=0)
+            values = {None: None, "true": anchors.labels}.get(labels)
+            if labels == "teacher":
+                if self.teacher_logits is None:
+                    raise ValueError("teacher-label modes need the teacher's logits")
+                values = self.data.teacher_probs(anchors, self.teacher_logits)
+            self._banks[key] = self.student.build_anchor_bank(anchors.features, labels=values)
+        return self._banks[key]
+
+    def logits(self, mode: InferenceMode, x: torch.Tensor) -> torch.Tensor:
+        if mode.kind not in self.student.inference_modes:
+            raise ValueError(f"{type(self.student).__name__} has no {mode.name!r} mode")
+        if mode.bank is None:
+            return predict_batches(self.student, x, self.batch_size)
+        bank = self.bank(mode.bank, mode.labels if mode.label_weight > 0 else None)
+        return self.student.predict_anchor(x, bank, label_weight=mode.label_weight)
+
+    def accuracies(self, x: torch.Tensor, y: torch.Tensor,
+                   modes: list[InferenceMode] | None = None) -> dict[str, float]:
+        """``{mode name: accuracy}`` over ``modes`` (default: every mode the student has)."""
+        return {mode.name: accuracy(self.logits(mode, x), y)
+                for mode in (modes or modes_of(self.student))}

@@ -1,0 +1,173 @@
+"""The study's plan and its workbench: settings, and every costly thing built once.
+
+:class:`StudyPlan` holds the settings of a study (fast or full). :class:`Lab` gives the
+protocol steps (:mod:`cnn2gnn_lib.study.protocol`) what they share: teacher and student
+configurations for the plan, trained (or loaded) teachers, the teacher's logits on the
+students' pool, each configuration's :class:`~cnn2gnn_lib.student_data.StudentData`, trained
+students and the test split, each built at most once per study.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .. import config, data, training
+from ..student_data import StudentData, student_pool
+from ..students import Design
+from .inference import Predictor
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """The settings of a study; :meth:`for_budget` gives the fast or full one."""
+
+    dataset: str = "fashion-mnist"
+    fast: bool = False
+    teacher_arch: str = "resnet20"
+    deep_arch: str = "resnet32"
+    teacher_epochs: int = 20
+    deep_epochs: int = 20
+    seeds: tuple[int, ...] = (0, 1, 2)
+    student_epochs: int = 30
+    sweep_epochs: int = 10
+    hidden: int = 512
+    batch_size: int = 256
+    s_values: tuple[int, ...] = (3, 5, 10, 20)
+    temperatures: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+    alphas: tuple[float, ...] = (0.5, 0.7, 0.9, 1.0)
+    default_s: int = 10
+    default_temperature: float = 4.0
+    default_alpha: float = 0.9
+    bank_size: int = 10000
+    throughput_batch: int = 256
+    designs: bool = True
+
+    @classmethod
+    def for_budget(cls, fast: bool | None = None, **overrides: Any) -> "StudyPlan":
+        budget = config.budget(fast)
+        values: dict[str, Any] = dict(fast=budget.fast, teacher_epochs=budget.teacher_epochs,
+                                      deep_epochs=budget.teacher_epochs,
+                                      student_epochs=budget.student_epochs)
+        if budget.fast:
+            values.update(sweep_epochs=2, bank_size=500, s_values=(5, 10),
+                          temperatures=(2.0, 4.0), alphas=(0.5, 0.9))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Lab:
+    """Configurations, teachers, data and students of one study, each built at most once."""
+
+    def __init__(self, plan: StudyPlan, artifacts: str | os.PathLike | None = None,
+                 device: str | None = None, root: str | os.PathLike | None = None,
+                 progress: bool = True):
+        self.plan, self.root, self.progress = plan, root, progress
+        self.device = config.pick_device(device)
+        self.artifacts = config.artifacts_dir(artifacts)
+        self._teachers: dict[tuple[str, int], training.TrainResult] = {}
+        self._logits: torch.Tensor | None = None
+        self._data: dict[tuple, StudentData] = {}
+        self._test: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # -- configurations ---------------------------------------------------------------------
+
+    def teacher_config(self, arch: str, epochs: int) -> training.TeacherConfig:
+        return training.TeacherConfig.for_budget(self.plan.fast, dataset=self.plan.dataset,
+                                                 arch=arch, epochs=epochs)
+
+    def distilling_teacher_config(self) -> training.TeacherConfig:
+        return self.teacher_config(self.plan.teacher_arch, self.plan.teacher_epochs)
+
+    def student_config(self, kind: str, kd: bool, seed: int, epochs: int, s: int,
+                       temperature: float, alpha: float, **options: Any
+                       ) -> training.StudentConfig:
+        values = dict(dataset=self.plan.dataset, kind=kind, hidden=self.plan.hidden, s=s,
+                      epochs=epochs, batch_size=self.plan.batch_size, seed=seed,
+                      alpha=alpha if kd else 0.0, temperature=temperature,
+                      teacher=self.distilling_teacher_config().name() if kd else None)
+        values.update(options)
+        return training.StudentConfig.for_budget(self.plan.fast, **values)
+
+    def chosen_config(self, kind: str, kd: bool, seed: int, epochs: int,
+                      chosen: dict[str, Any], **options: Any) -> training.StudentConfig:
+        """A student with the ``s``, ``T`` and ``alpha`` the sweeps chose."""
+        return self.student_config(kind, kd, seed, epochs, chosen["s"], chosen["temperature"],
+                                   chosen["alpha"], **options)
+
+    def design_config(self, kind: str, design: Design, chosen: dict[str, Any], seed: int = 0,
+                      final: bool = False) -> training.StudentConfig:
+        """A design's configuration: short (sweep-length) runs to compare designs, the full
+        student schedule for the finals."""
+        epochs = self.plan.student_epochs if final else self.plan.sweep_epochs
+        return self.chosen_config(kind, True, seed, epochs, chosen, **design.overrides)
+
+    # -- things built once ------------------------------------------------------------------
+
+    def teacher(self, arch: str, epochs: int) -> training.TrainResult:
+        """The trained teacher (trained, or loaded once per study)."""
+        if (arch, epochs) not in self._teachers:
+            self._teachers[arch, epochs] = training.train_or_load(
+                self.teacher_config(arch, epochs), self.device, self.artifacts, self.root,
+                self.progress)
+        return self._teachers[arch, epochs]
+
+    def teacher_logits(self) -> torch.Tensor:
+        """The distilling teacher's logits on the students' pool (computed once, cached)."""
+        if self._logits is None:
+            teacher = self.teacher(self.plan.teacher_arch, self.plan.teacher_epochs)
+            pool, _ = student_pool(self.plan.dataset,
+                                   config.budget(self.plan.fast).train_per_class,
+                                   training.StudentConfig.data_seed, self.root)
+            self._logits = training.cache_teacher_logits(teacher, pool, self.artifacts,
+                                                         self.device, self.progress)
+        return self._logits
+
+    def data(self, cfg: training.StudentConfig) -> StudentData:
+        """The data of ``cfg``, shared by every configuration with the same split."""
+        key = (cfg.dataset, cfg.train_per_class, cfg.val_per_class, cfg.data_seed,
+               cfg.augment_views)
+        if key not in self._data:
+            self._data[key] = StudentData.from_config(cfg, self.root)
+        return self._data[key]
+
+    def bank_data(self, cfg: training.StudentConfig) -> StudentData:
+        """Where ``cfg``'s anchor banks come from: its training images without augmented
+        views (the same for every configuration of a split, so banks are drawn once)."""
+        return self.data(dataclasses.replace(cfg, augment_views=0))
+
+    def train(self, cfg: training.StudentConfig) -> training.StudentResult:
+        """The trained student of ``cfg`` (loaded when finished, else trained or resumed)."""
+        final, _ = training.student_checkpoint_paths(cfg, self.artifacts)
+        split = self.data(cfg)
+        logits = None
+        if cfg.needs_teacher and not final.is_file():
+            if split.augmented:  # the teacher's answers on exactly the student's views
+                logits = training.cache_teacher_logits(
+                    self.teacher(self.plan.teacher_arch, self.plan.teacher_epochs), split.train,
+                    self.artifacts, self.device, self.progress)
+            else:
+                logits = self.teacher_logits()
+        return training.student_train_or_load(cfg, logits, self.artifacts, self.root,
+                                              self.progress, self.device, split)
+
+    def predictor(self, result: training.StudentResult, teacher_labels: bool = False
+                  ) -> Predictor:
+        """Predictions of a trained student in every mode, with banks of the plan's size."""
+        cfg = result.config
+        return Predictor(result.model, self.bank_data(cfg), self.plan.bank_size,
+                         cfg.batch_size, self.teacher_logits() if teacher_labels else None)
+
+    def test_split(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat test features and labels (a balanced subset in fast mode), read once."""
+        if self._test is None:
+            test = data.load_dataset(self.plan.dataset, "test", self.root)
+            test = data.balanced_subset(test, config.budget(self.plan.fast).test_per_class, 0)
+            self._test = data.flat_features(test), test.targets
+        return self._test

@@ -1,0 +1,259 @@
+"""The steps of the study's protocol, as plain functions of a :class:`~.lab.Lab` and a
+:class:`~.stages.StageLog`, in the order :func:`cnn2gnn_lib.reproduce.reproduce` runs them.
+
+1. :func:`teachers`: the distilling teacher and a deeper CNN of the same family, evaluated once
+   on the test split; then the teacher's logits on the students' pool;
+2. :func:`sweeps`: ``s``, then ``T``, then ``alpha``, each chosen on the validation split
+   (seed 0, short runs, learned-graph GNN with KD), never on test;
+3. :func:`main_rows`: every student kind without and with KD over the seeds, tested in batch
+   mode and, for the GNNs, in anchor mode;
+4. :func:`efficiency`: parameters, FLOPs per image and measured images/s, in one process;
+5. :func:`designs`: every design of the design table judged on validation in every inference
+   mode; the best GNN and MLP designs tested once per seed (:func:`finals`), with the evidence
+   that explains their difference (:func:`evidence`).
+
+Every function records its stages as soon as they finish, so an interrupted study resumes.
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import torch
+
+from .. import data, efficiency as cost
+from ..metrics import accuracy
+from ..students import GNN_DESIGNS, MLP_DESIGNS, Design, batch_graph_homophily
+from . import names
+from .inference import ANCHOR, BATCH, LABEL_WEIGHTS, MODES, modes_of
+from .lab import Lab
+from .stages import StageLog
+
+
+def mean_std(values: list[float]) -> dict[str, float]:
+    """Mean, sample standard deviation, range and count of per-seed values."""
+    return {"mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values), "n": len(values)}
+
+
+def teachers(lab: Lab, log: StageLog) -> dict[str, Any]:
+    """Train (or load) both teachers, record them, and cache the teacher's logits."""
+    plan, found = lab.plan, {}
+    for role, arch, epochs in (("teacher", plan.teacher_arch, plan.teacher_epochs),
+                               ("deep", plan.deep_arch, plan.deep_epochs)):
+        def record(arch=arch, epochs=epochs) -> dict[str, Any]:
+            result = lab.teacher(arch, epochs)
+            return {"arch": arch, "config": result.config.to_dict(), "metrics": result.metrics,
+                    "history": result.history, "checkpoint": result.path.name}
+
+        found[role] = log.stage(f"teacher:{arch}", lab.teacher_config(arch, epochs).to_dict(),
+                                record)
+    log.stage("teacher-logits", lab.distilling_teacher_config().to_dict(),
+              lambda: {"shape": list(lab.teacher_logits().shape)})
+    return found
+
+
+def _sweep_value(lab: Lab, log: StageLog, name: str, s: int, temperature: float,
+                 alpha: float) -> float:
+    cfg = lab.student_config("gnn-learned", True, 0, lab.plan.sweep_epochs, s, temperature,
+                             alpha)
+    record = log.stage(name, cfg.to_dict(),
+                       lambda: {"val_accuracy": lab.train(cfg).metrics["val_accuracy"]})
+    return record["val_accuracy"]
+
+
+def sweeps(lab: Lab, log: StageLog) -> dict[str, Any]:
+    """Choose ``s``, ``T`` and ``alpha`` one after the other on validation; the sweeps go into
+    ``results["sweeps"]``, the chosen values are returned."""
+    plan = lab.plan
+    found: dict[str, list[dict[str, float]]] = {"s": [], "temperature": [], "alpha": []}
+    best = {"s": plan.default_s, "temperature": plan.default_temperature,
+            "alpha": plan.default_alpha}
+    for name, values, label in (("s", plan.s_values, "s={}"),
+                                ("temperature", plan.temperatures, "T={:g}"),
+                                ("alpha", plan.alphas, "alpha={:g}")):
+        for value in values:
+            trial = {**best, name: value}
+            accuracy_ = _sweep_value(lab, log, f"sweep:{label.format(value)}", trial["s"],
+                                     trial["temperature"], trial["alpha"])
+            found[name].append({"value": value, "val_accuracy": accuracy_})
+        best[name] = max(found[name], key=lambda r: r["val_accuracy"])["value"]
+    log.results["sweeps"] = found
+    return {**best, "chosen_on": "validation split, seed 0, learned-graph GNN with KD"}
+
+
+def _main_record(lab: Lab, cfg) -> dict[str, Any]:
+    result = lab.train(cfg)
+    x_test, y_test = lab.test_split()
+    predictor = lab.predictor(result)
+    record = {"val_accuracy": result.metrics["val_accuracy"],
+              "best_epoch": result.metrics["best_epoch"],
+              "train_seconds": result.metrics["train_seconds"],
+              names.TEST_BATCH: accuracy(predictor.logits(BATCH, x_test), y_test),
+              "history": result.history}
+    if ANCHOR in modes_of(result.model):
+        record[names.TEST_ANCHOR] = accuracy(predictor.logits(ANCHOR, x_test), y_test)
+        record["bank_size"] = predictor.bank().size
+    return record
+
+
+def main_rows(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every kind of :data:`names.KD_ROWS` on every seed, tested once per seed."""
+    rows = []
+    for kind, kd in names.KD_ROWS:
+        per_seed = []
+        for seed in lab.plan.seeds:
+            cfg = lab.chosen_config(kind, kd, seed, lab.plan.student_epochs, chosen)
+            name = f"student:{kind}{'+kd' if kd else ''}:seed={seed}"
+            per_seed.append(log.stage(name, cfg.to_dict(),
+                                      lambda cfg=cfg: _main_record(lab, cfg)))
+        row: dict[str, Any] = {"student": kind, "kd": kd, "seeds": list(lab.plan.seeds),
+                               "per_seed": per_seed}
+        for metric in ("val_accuracy", names.TEST_BATCH, names.TEST_ANCHOR):
+            if metric in per_seed[0]:
+                row[metric] = mean_std([r[metric] for r in per_seed])
+        rows.append(row)
+    return rows
+
+
+def _measure(lab: Lab, chosen: dict[str, Any]) -> dict[str, Any]:
+    plan = lab.plan
+    test = data.load_dataset(plan.dataset, "test", lab.root)
+    images = test.images[:plan.throughput_batch].float().div(255)
+    flat = data.flat_features(test.select(torch.arange(plan.throughput_batch)))
+    records = []
+    for arch, epochs in ((plan.teacher_arch, plan.teacher_epochs),
+                         (plan.deep_arch, plan.deep_epochs)):
+        model = lab.teacher(arch, epochs).model.to("cpu").eval()
+        model.to(memory_format=torch.channels_last)
+        batch = images.contiguous(memory_format=torch.channels_last)
+        records.append({**cost.profile(arch, model, batch), "role": "teacher"})
+    mlp = lab.train(lab.chosen_config("mlp", True, plan.seeds[0], plan.student_epochs, chosen))
+    records.append({**cost.profile(names.MLP_MODEL, mlp.model.to("cpu").eval(), flat),
+                    "role": "student"})
+    gnn = lab.train(lab.chosen_config("gnn-learned", True, plan.seeds[0], plan.student_epochs,
+                                      chosen))
+    model = gnn.model.to("cpu").eval()
+    model.backend = "torch"  # the faster backend on CPU (same numbers as DGL)
+    records.append({**cost.profile(names.GNN_BATCH_MODEL, model, flat), "role": "student"})
+    bank = lab.predictor(gnn).bank()
+    anchor = cost.profile(names.GNN_ANCHOR_MODEL, model, flat,
+                          run=lambda x: model.predict_anchor(x, bank),
+                          flops=cost.anchor_flops_per_image(model, bank, flat))
+    records.append({**anchor, "bank_size": bank.size, "role": "student"})
+    teacher_rate = records[0]["images_per_second"]
+    for record in records:
+        record["speedup_vs_teacher"] = record["images_per_second"] / teacher_rate
+    return {"device": "cpu", "threads": torch.get_num_threads(), "records": records}
+
+
+def efficiency(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> dict[str, Any]:
+    """What teachers and students cost at inference (one stage)."""
+    settings = {k: v for k, v in lab.plan.to_dict().items() if k != "designs"}
+    return log.stage("efficiency", [settings, chosen], lambda: _measure(lab, chosen))
+
+
+# --------------------------------------------------------------------------------------------
+# Designs: does the learned graph earn its place?
+
+
+def _design_record(lab: Lab, kind: str, design: Design, chosen: dict[str, Any]
+                   ) -> dict[str, Any]:
+    cfg = lab.design_config(kind, design, chosen)
+    result = lab.train(cfg)
+    split = lab.data(cfg)
+    predictor = lab.predictor(result, teacher_labels=True)
+    record: dict[str, Any] = {
+        "design": design.name, "description": design.description, "student": kind,
+        "options": design.overrides, "train_seconds": result.metrics["train_seconds"],
+        "best_epoch": result.metrics["best_epoch"],
+        "val": predictor.accuracies(split.x_val, split.y_val), "history": result.history}
+    model = result.model
+    if model.head is not None:
+        record["val_batch_homophily"] = batch_graph_homophily(model, split.x_val, split.y_val,
+                                                              cfg.batch_size)
+    if getattr(model, "self_logit", None) is not None:
+        record["learned_self_weight"] = float(model.self_weight().detach())
+    return record
+
+
+def finals(lab: Lab, log: StageLog, kind: str, design: Design, mode: str,
+           chosen: dict[str, Any]) -> dict[str, Any]:
+    """The chosen design of ``kind`` on every seed, tested once in its chosen mode."""
+    x_test, y_test = lab.test_split()
+    per_seed = []
+    for seed in lab.plan.seeds:
+        cfg = lab.design_config(kind, design, chosen, seed, final=True)
+
+        def run(cfg=cfg) -> dict[str, Any]:
+            result = lab.train(cfg)
+            predictor = lab.predictor(result, teacher_labels=MODES[mode].labels == "teacher")
+            logits = predictor.logits(MODES[mode], x_test)
+            record = {"val_accuracy": result.metrics["val_accuracy"],
+                      "test_accuracy": accuracy(logits, y_test),
+                      "predictions": logits.argmax(1).tolist()}
+            if mode != BATCH.name:
+                record["test_batch_accuracy"] = accuracy(predictor.logits(BATCH, x_test), y_test)
+            return record
+
+        per_seed.append(log.stage(f"final:{design.name}:{mode}:seed={seed}",
+                                  [cfg.to_dict(), mode], run))
+    return {"design": design.name, "student": kind, "mode": mode,
+            "description": design.description, "seeds": list(lab.plan.seeds),
+            "per_seed": per_seed,
+            "test_accuracy": mean_std([r["test_accuracy"] for r in per_seed])}
+
+
+def evidence(lab: Lab, chosen_finals: dict[str, Any], chosen: dict[str, Any],
+             gnn_design: Design) -> dict[str, Any]:
+    """Why the two final students differ: per-class accuracy, where their predictions part,
+    and how homophilous the GNN's test graphs are (seed 0 of each)."""
+    x_test, y_test = lab.test_split()
+    classes = int(y_test.max()) + 1
+    gnn = torch.tensor(chosen_finals["gnn"]["per_seed"][0]["predictions"])
+    mlp = torch.tensor(chosen_finals["mlp"]["per_seed"][0]["predictions"])
+
+    def per_class(pred: torch.Tensor) -> list[float]:
+        return [accuracy(pred[y_test == c], y_test[y_test == c]) for c in range(classes)]
+
+    differ = gnn != mlp
+    cfg = lab.design_config("gnn-learned", gnn_design, chosen, final=True)
+    model = lab.train(cfg).model.to("cpu").eval()
+    return {"per_class_gnn": per_class(gnn), "per_class_mlp": per_class(mlp),
+            "classes": data.dataset_info(lab.plan.dataset).classes,
+            "predictions_differ": differ.float().mean().item(),
+            "gnn_right_mlp_wrong": ((gnn == y_test) & (mlp != y_test)).sum().item(),
+            "mlp_right_gnn_wrong": ((mlp == y_test) & (gnn != y_test)).sum().item(),
+            "both_wrong_differently": (differ & (gnn != y_test) & (mlp != y_test)).sum().item(),
+            "test_images": len(y_test),
+            "test_batch_homophily": batch_graph_homophily(model, x_test, y_test,
+                                                          cfg.batch_size)}
+
+
+def _best(records: dict[str, Any], designs: tuple[Design, ...]) -> tuple[Design, str, float]:
+    options = [(d, mode, value) for d in designs
+               for mode, value in records[d.name]["val"].items()]
+    return max(options, key=lambda item: item[2])
+
+
+def designs(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> dict[str, Any]:
+    """Every design once on validation; the best GNN and MLP design tested on every seed."""
+    records = {}
+    for kind, table in (("gnn-learned", GNN_DESIGNS), ("mlp", MLP_DESIGNS)):
+        for design in table:
+            cfg = lab.design_config(kind, design, chosen)
+            records[design.name] = log.stage(
+                f"design:{design.name}", cfg.to_dict(),
+                lambda kind=kind, design=design: _design_record(lab, kind, design, chosen))
+    gnn, gnn_mode, gnn_val = _best(records, GNN_DESIGNS)
+    mlp, mlp_mode, mlp_val = _best(records, MLP_DESIGNS)
+    chosen_finals = {"gnn": finals(lab, log, "gnn-learned", gnn, gnn_mode, chosen),
+                     "mlp": finals(lab, log, "mlp", mlp, mlp_mode, chosen)}
+    chosen_finals["gnn"]["design_val_accuracy"] = gnn_val
+    chosen_finals["mlp"]["design_val_accuracy"] = mlp_val
+    chosen_finals["evidence"] = evidence(lab, chosen_finals, chosen, gnn)
+    return {"records": list(records.values()), "finals": chosen_finals,
+            "label_weights": list(LABEL_WEIGHTS),
+            "design_epochs": lab.plan.sweep_epochs, "final_epochs": lab.plan.student_epochs,
+            "chosen_on": "validation split, seed 0; test read once per final seed"}

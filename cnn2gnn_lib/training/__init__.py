@@ -1,0 +1,25 @@
+"""Training: CNN teachers and GNN/MLP students, with checkpoints that resume and are reused.
+
+* :mod:`~cnn2gnn_lib.training.checkpoints`: the file format, atomic saves, safe loads, the one
+  train-or-load rule, the versions every file records;
+* :mod:`~cnn2gnn_lib.training.teacher`: :class:`TeacherConfig`, the teacher loop, prediction
+  and the cached teacher logits (chapter 2, "The CNN teacher");
+* :mod:`~cnn2gnn_lib.training.student`: :class:`StudentConfig` and the student loop with
+  weighted loss terms (chapters 5 and 6); :mod:`~cnn2gnn_lib.training.callbacks`: its epoch
+  callbacks (the sparsity schedule, partial checkpoints).
+"""
+from ..student_data import StudentData
+from .callbacks import Callback, SaveState, SparsitySchedule
+from .checkpoints import CHECKPOINT_FORMAT, atomic_save, load_checkpoint, versions
+from .student import (StudentConfig, StudentResult, epoch_batches, fit_student, load_student,
+                      student_checkpoint_paths, student_train_or_load, train_student)
+from .teacher import (TeacherConfig, TrainResult, cache_teacher_logits, checkpoint_paths,
+                      dataset_fingerprint, evaluate, load_teacher, predict, train_or_load,
+                      train_teacher)
+
+__all__ = ["CHECKPOINT_FORMAT", "Callback", "SaveState", "SparsitySchedule", "StudentConfig",
+           "StudentData", "StudentResult", "TeacherConfig", "TrainResult", "atomic_save",
+           "cache_teacher_logits", "checkpoint_paths", "dataset_fingerprint", "epoch_batches",
+           "evaluate", "fit_student", "load_checkpoint", "load_student", "load_teacher",
+           "predict", "student_checkpoint_paths", "student_train_or_load", "train_or_load",
+           "train_student", "train_teacher", "versions"]

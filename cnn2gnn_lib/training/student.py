@@ -1,0 +1,369 @@
+"""Student training: a :class:`StudentConfig`, the loop that fits a student, and its checkpoints.
+
+:func:`fit_student` trains a GNN or MLP student (Adam) on a :class:`~cnn2gnn_lib.student_data.
+StudentData` with a list of weighted loss terms (:mod:`cnn2gnn_lib.distill`: cross-entropy,
+response distillation from *cached* teacher logits, relation distillation) and epoch callbacks
+(e.g. :class:`SparsitySchedule`); it selects the epoch on the validation split, never on test.
+:func:`train_student` builds all of that from a configuration and checkpoints every epoch;
+:func:`student_train_or_load` reuses a finished run of exactly the same configuration.
+Chapters 5 and 6 of the book ("The GNN student", "Distillation") train students this way.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import config
+from ..data import dataset_info
+from ..distill import LossTerm, StudentBatch, distillation_terms, total_loss
+from ..metrics import accuracy, correct
+from ..student_data import StudentData
+from ..students import GraphDesign, GNNStudent, MLPStudent, Student, predict_batches
+from ..students.designs import GRAPH_SPACES
+from ..students.inference import batch_slices
+from ..teachers import count_parameters
+from .callbacks import Callback, SaveState, SparsitySchedule
+from .checkpoints import (CHECKPOINT_FORMAT, RunResult, atomic_save, load_checkpoint,
+                          resumable_state,
+                          run_paths, train_or_load_run, versions)
+from .teacher import settings_key
+
+STUDENT_KINDS = ("mlp", "gnn-learned", "gnn-knn")
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Everything that defines a student run.
+
+    ``kind``: ``"mlp"``, ``"gnn-learned"`` or ``"gnn-knn"``. ``alpha = 0`` trains without the
+    teacher; ``alpha > 0`` distils from the cached logits of the teacher named by ``teacher``
+    (a :meth:`TeacherConfig.name`). The validation split (``val_per_class`` images per class)
+    is carved from the training split with ``data_seed``, the same for every ``seed``.
+
+    Graph options (GNN kinds only) are those of :class:`cnn2gnn_lib.students.GraphDesign`
+    (``s``, ``graph_layers``, ``graph_space``, ``self_weight``, ``self_loop_weight``);
+    training options: ``relation_weight`` (relation distillation), ``s_start`` (a
+    :class:`SparsitySchedule`), ``batch_classes`` (class-composed batches) and
+    ``augment_views`` (that many fixed augmented copies of every training image, with the
+    teacher's logits cached on the same views: consistent distillation). Options at their
+    defaults are left out of :meth:`to_dict`, so adding an option never renames earlier runs.
+    """
+
+    dataset: str = "fashion-mnist"
+    kind: str = "gnn-learned"
+    hidden: int = 512
+    s: int = 10
+    graph_space: str = "shared"
+    dropout: float = 0.5
+    self_loop_weight: float = 1.0
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    alpha: float = 0.0
+    temperature: float = 4.0
+    teacher: str | None = None
+    train_per_class: int | None = None
+    # 500 images per class (5,000 of 60,000) measure validation accuracy to about +-0.4 points
+    val_per_class: int = 500
+    data_seed: int = 0
+    seed: int = 0
+    graph_layers: str = "both"
+    self_weight: float | str | None = None
+    relation_weight: float = 0.0
+    s_start: int | None = None
+    batch_classes: int | None = None
+    augment_views: int = 0
+
+    def __post_init__(self):
+        if self.kind not in STUDENT_KINDS:
+            raise ValueError(f"unknown student kind {self.kind!r}; use mlp, gnn-learned or gnn-knn")
+        changed = sorted(name for name, default in _GRAPH_OPTIONS.items()
+                         if getattr(self, name) != default)
+        if self.kind == "mlp" and changed:
+            raise ValueError(f"options {changed} apply to graph students only")
+        if self.relation_weight > 0 and not self.teacher:
+            raise ValueError("relation_weight > 0 (relation distillation) needs a teacher")
+        if self.augment_views < 0:
+            raise ValueError(f"augment_views must be >= 0, got {self.augment_views}")
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.alpha > 0 and not self.teacher:
+            raise ValueError("alpha > 0 (distillation) needs a teacher")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.kind != "mlp":
+            self.design()  # the graph options are validated once, by GraphDesign
+            if self.relation_weight > 0 and self.kind != "gnn-learned":
+                raise ValueError("relation_weight needs a learned graph (a fixed kNN graph has "
+                                 "no parameters to teach)")
+            if self.s_start is not None and not 1 <= self.s_start <= self.s:
+                raise ValueError(f"s_start must be in [1, s={self.s}], got {self.s_start}")
+            if self.s_start is not None and self.s_start < self.s and self.epochs < 2:
+                raise ValueError("an s schedule (s_start < s) needs at least 2 epochs: only "
+                                 "epochs at the final s may be selected")
+        if self.batch_classes is not None and not (
+                1 <= self.batch_classes <= dataset_info(self.dataset).num_classes):
+            raise ValueError(f"batch_classes must be in [1, "
+                             f"{dataset_info(self.dataset).num_classes}], got "
+                             f"{self.batch_classes}")
+
+    @classmethod
+    def for_budget(cls, fast: bool | None = None, **overrides: Any) -> "StudentConfig":
+        """The configuration of the current mode (:func:`config.budget`), with overrides."""
+        budget = config.budget(fast)
+        values: dict[str, Any] = dict(epochs=budget.student_epochs,
+                                      train_per_class=budget.train_per_class)
+        if budget.fast:
+            values["val_per_class"] = 50  # fast mode's 300 images per class keep 250 to train
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        return {k: v for k, v in values.items()
+                if k not in _OPTION_DEFAULTS or v != _OPTION_DEFAULTS[k]}
+
+    def key(self) -> str:
+        return settings_key(self.to_dict())
+
+    def name(self) -> str:
+        kd = f"-kd{self.alpha:g}T{self.temperature:g}" if self.alpha > 0 else ""
+        return f"{dataset_info(self.dataset).name}-{self.kind}{kd}-{self.key()}"
+
+    def design(self) -> GraphDesign:
+        """The :class:`GraphDesign` of a GNN configuration."""
+        if self.kind == "mlp":
+            raise ValueError("an MLP student has no graph design")
+        return GraphDesign(graph=self.kind[4:], s=self.s, graph_layers=self.graph_layers,
+                           graph_space=self.graph_space, self_weight=self.self_weight,
+                           self_loop_weight=self.self_loop_weight)
+
+    def build(self, in_features: int, num_classes: int) -> Student:
+        """The untrained student of this configuration."""
+        if self.kind == "mlp":
+            return MLPStudent(in_features, self.hidden, num_classes, self.dropout)
+        return GNNStudent(in_features, self.hidden, num_classes, self.design(),
+                          dropout=self.dropout)
+
+    def loss_terms(self) -> list[LossTerm]:
+        return distillation_terms(self.alpha, self.temperature, self.relation_weight)
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.alpha > 0 or self.relation_weight > 0
+
+
+# options added after the first study, with the values earlier runs implicitly had
+_OPTION_DEFAULTS: dict[str, Any] = {"graph_layers": "both", "self_weight": None,
+                                    "relation_weight": 0.0, "s_start": None,
+                                    "batch_classes": None, "augment_views": 0}
+# options that only a graph student can use, with their defaults
+_GRAPH_OPTIONS: dict[str, Any] = {"graph_layers": "both", "graph_space": GRAPH_SPACES[0],
+                                  "self_weight": None, "self_loop_weight": 1.0,
+                                  "relation_weight": 0.0, "s_start": None}
+
+
+StudentResult = RunResult  # a trained or loaded student: model, config, history, val metrics
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+
+
+def epoch_batches(labels: torch.Tensor, batch_size: int, min_batch: int,
+                  generator: torch.Generator, classes_per_batch: int | None = None,
+                  num_classes: int | None = None) -> list[torch.Tensor]:
+    """The row indices of one epoch's batches: a seeded shuffle cut into batches, or, with
+    ``classes_per_batch``, batches that each hold images of that many classes only."""
+    if classes_per_batch is None:
+        order = torch.randperm(len(labels), generator=generator)
+        return [order[part] for part in batch_slices(len(order), batch_size, min_batch)]
+    num_classes = num_classes or int(labels.max()) + 1
+    if not 1 <= classes_per_batch <= num_classes:
+        raise ValueError(f"batch_classes must be in [1, {num_classes}], got {classes_per_batch}")
+    batches = []
+    for group in torch.randperm(num_classes, generator=generator).split(classes_per_batch):
+        rows = torch.nonzero(torch.isin(labels, group)).squeeze(1)
+        rows = rows[torch.randperm(len(rows), generator=generator)]
+        batches += [rows[part] for part in batch_slices(len(rows), batch_size, min_batch)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+
+
+def _check_terms(student: Student, terms: Sequence[LossTerm], teacher: torch.Tensor | None,
+                 rows: int) -> None:
+    if any(t.needs_teacher for t in terms) and (teacher is None or teacher.shape[0] != rows):
+        raise ValueError("distillation terms need teacher_logits with one row per training "
+                         "image")
+    if any(t.needs_graph for t in terms) and (student.head is None
+                                             or not student.head.learnable):
+        raise ValueError("relation distillation needs a learned graph (a fixed kNN graph or "
+                         "an MLP has no graph parameters to teach)")
+
+
+def _fresh_state(seed: int) -> dict[str, Any]:
+    torch.manual_seed(seed)  # dropout masks
+    return {"epoch": 0, "history": [], "best_epoch": 0, "best_val_accuracy": -1.0,
+            "best_model": None, "seconds": 0.0}
+
+
+def _train_epoch(student: Student, data: StudentData, cfg: StudentConfig,
+                 terms: Sequence[LossTerm], teacher: torch.Tensor | None,
+                 optimizer: torch.optim.Optimizer, generator: torch.Generator, epoch: int
+                 ) -> dict[str, Any]:
+    """One epoch over the training rows; returns the epoch's history row."""
+    device = next(student.parameters()).device
+    needs_graph = any(t.needs_graph for t in terms)
+    student.train()
+    began = time.perf_counter()
+    loss_sum, right, seen = 0.0, 0, 0
+    for rows in epoch_batches(data.y_train, cfg.batch_size, student.min_batch, generator,
+                              cfg.batch_classes, data.num_classes):
+        x, y = data.x_train[rows].to(device), data.y_train[rows].to(device)
+        logits, graph = student(x, return_graph=True) if needs_graph else (student(x), None)
+        batch = StudentBatch(logits, y, None if teacher is None else teacher[rows].to(device),
+                             graph)
+        loss = total_loss(terms, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(rows)
+        right += correct(logits, y)
+        seen += len(rows)
+    return {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": right / seen,
+            "seconds": time.perf_counter() - began}
+
+
+def fit_student(student: Student, data: StudentData, cfg: StudentConfig,
+                terms: Sequence[LossTerm], teacher_logits: torch.Tensor | None = None,
+                callbacks: Sequence[Callback] = (), state: dict[str, Any] | None = None,
+                progress: bool = True) -> dict[str, Any]:
+    """Train ``student`` on ``data`` (Adam with ``cfg``'s lr, weight decay, epochs and batch
+    size) by minimising the weighted ``terms``; ``teacher_logits`` are the cached logits of
+    the training rows, in their order (:meth:`StudentData.teacher_rows`).
+
+    After every epoch the student is evaluated in batch mode on the validation split and the
+    parameters of the best epoch (among those every callback lets compete) are kept and
+    loaded at the end. ``state`` (from an earlier call, as handed to the callbacks'
+    ``on_state``) continues an interrupted run exactly. Returns the final state: ``history``,
+    ``best_epoch``, ``best_val_accuracy``, ``seconds``.
+    """
+    _check_terms(student, terms, teacher_logits, len(data.y_train))
+    optimizer = torch.optim.Adam(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    if state is None:
+        state = _fresh_state(cfg.seed)
+    else:
+        student.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+    device = next(student.parameters()).device
+    bar = tqdm(range(state["epoch"], cfg.epochs), desc=type(student).__name__, unit="epoch",
+               disable=not progress, initial=state["epoch"], total=cfg.epochs)
+    for epoch in bar:
+        for callback in callbacks:
+            callback.on_epoch_start(student, epoch)
+        row = _train_epoch(student, data, cfg, terms, teacher_logits, optimizer, generator,
+                           epoch)
+        for callback in callbacks:
+            callback.on_epoch_end(student, row)
+        val_logits = predict_batches(student, data.x_val.to(device), cfg.batch_size).cpu()
+        row["val_accuracy"] = accuracy(val_logits, data.y_val)
+        if (all(c.may_select(student) for c in callbacks)
+                and row["val_accuracy"] > state["best_val_accuracy"]):
+            state["best_val_accuracy"], state["best_epoch"] = row["val_accuracy"], epoch + 1
+            state["best_model"] = {k: v.detach().clone() for k, v in
+                                   student.state_dict().items()}
+        state["history"].append(row)
+        state["seconds"] += row["seconds"]
+        state.update(epoch=epoch + 1, model=student.state_dict(), optimizer=optimizer.state_dict(),
+                     generator=generator.get_state(), torch_rng=torch.get_rng_state())
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items()
+                         if k in ("train_loss", "train_acc", "val_accuracy")})
+        for callback in callbacks:
+            callback.on_state(state)
+    for callback in callbacks:
+        callback.on_train_end(student)
+    if state["best_model"] is not None:
+        student.load_state_dict(state["best_model"])
+    student.eval()
+    return state
+
+
+# --------------------------------------------------------------------------------------------
+# Runs: configuration -> data, terms, callbacks, checkpoints
+
+
+def student_checkpoint_paths(cfg: StudentConfig, out_dir: str | os.PathLike | None = None):
+    """``(final, partial)`` checkpoint paths of a student configuration."""
+    return run_paths("students", cfg.name(), out_dir)
+
+
+def load_student(path: str | os.PathLike) -> StudentResult:
+    """Load a finished student checkpoint written by :func:`train_student`."""
+    state = load_checkpoint(path)
+    stored = StudentConfig(**state["config"])
+    model = stored.build(state["in_features"], state["num_classes"])
+    model.load_state_dict(state["model"])
+    return StudentResult(model.eval(), stored, state["history"], state["metrics"], Path(path),
+                         True)
+
+
+def train_student(cfg: StudentConfig, teacher_logits: torch.Tensor | None = None,
+                  out_dir: str | os.PathLike | None = None, root: str | os.PathLike | None = None,
+                  progress: bool = True, resume: bool = True,
+                  device: torch.device | str | None = "cpu",
+                  student_data: StudentData | None = None) -> StudentResult:
+    """Train the student of ``cfg`` and save it (resuming its partial checkpoint if any).
+
+    ``teacher_logits`` are the cached logits of the teacher (:func:`cache_teacher_logits`) on
+    the whole training split or on the pool, needed when ``cfg.alpha > 0``. ``student_data``
+    reuses data already built for ``cfg`` (:meth:`StudentData.from_config`). The saved model is
+    the one of the best validation epoch; the test split is not read here. Students are small,
+    so they train on the CPU unless ``device`` says otherwise (``None``: pick one).
+    """
+    split = student_data or StudentData.from_config(cfg, root)
+    teacher = split.teacher_rows(teacher_logits) if cfg.needs_teacher else None
+    final_path, partial_path = student_checkpoint_paths(cfg, out_dir)
+    config.seed_everything(cfg.seed)
+    model = cfg.build(split.in_features, split.num_classes).to(config.pick_device(device))
+    stored = resumable_state(partial_path, cfg.to_dict()) if resume else None
+    if stored is not None and progress:
+        print(f"resuming {cfg.name()} after epoch {stored['state']['epoch']}/{cfg.epochs}")
+    callbacks: list[Callback] = []
+    if cfg.s_start is not None:
+        callbacks.append(SparsitySchedule(cfg.s_start, cfg.s, cfg.epochs))
+    callbacks.append(SaveState(lambda state: atomic_save(
+        {"format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "state": state}, partial_path)))
+    state = fit_student(model, split, cfg, cfg.loss_terms(), teacher, callbacks,
+                        None if stored is None else stored["state"], progress)
+    metrics = {"val_accuracy": state["best_val_accuracy"], "best_epoch": state["best_epoch"],
+               "train_seconds": state["seconds"], "train_images": len(split.train),
+               "val_images": len(split.val), "parameters": count_parameters(model)}
+    model.to("cpu")
+    atomic_save({"format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "model": model.state_dict(),
+                 "in_features": split.in_features, "num_classes": split.num_classes,
+                 "history": state["history"], "metrics": metrics, "versions": versions()},
+                final_path)
+    partial_path.unlink(missing_ok=True)
+    return StudentResult(model, cfg, state["history"], metrics, final_path)
+
+
+def student_train_or_load(cfg: StudentConfig, teacher_logits: torch.Tensor | None = None,
+                          out_dir: str | os.PathLike | None = None,
+                          root: str | os.PathLike | None = None, progress: bool = True,
+                          device: torch.device | str | None = "cpu",
+                          student_data: StudentData | None = None) -> StudentResult:
+    """Load the finished student of exactly this configuration, or train it."""
+    final_path, _ = student_checkpoint_paths(cfg, out_dir)
+    return train_or_load_run(final_path, load_student, lambda result: result.config == cfg,
+                             lambda: train_student(cfg, teacher_logits, out_dir, root, progress,
+                                                   device=device, student_data=student_data))

@@ -1,0 +1,136 @@
+"""One test per stage of the study's protocol, on a tiny fast-mode plan (real images)."""
+import json
+
+import pytest
+
+from cnn2gnn_lib import reproduce
+from cnn2gnn_lib.students import GNN_DESIGNS, MLP_DESIGNS
+from cnn2gnn_lib.study import KD_ROWS, Lab, StageLog, StudyPlan, names, protocol
+
+TINY = dict(seeds=(0,), teacher_epochs=1, deep_epochs=1, student_epochs=2, sweep_epochs=2,
+            hidden=32, s_values=(3, 5), temperatures=(2.0,), alphas=(0.5,), bank_size=100)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study")
+    plan = StudyPlan.for_budget(True, **TINY)
+    lab = Lab(plan, folder / "artifacts", "cpu", progress=False)
+    return lab, StageLog(folder / "results" / "results.json", plan.to_dict(), progress=False)
+
+
+@pytest.fixture(scope="module")
+def chosen(study):
+    return protocol.sweeps(*study)
+
+
+def test_teachers(study):
+    lab, log = study
+    found = protocol.teachers(lab, log)
+    assert {t["arch"] for t in found.values()} == {"resnet20", "resnet32"}
+    for record in found.values():
+        assert 0.1 < record["metrics"]["test_accuracy"] <= 1
+        assert record["checkpoint"].endswith(".pt")
+    assert log.results["stages"]["teacher-logits"]["record"]["shape"] == [3000, 10]
+    finished = log.results["stages"]["teacher:resnet20"]["finished"]
+    assert protocol.teachers(lab, log) == found  # a second call reuses the stages
+    assert log.results["stages"]["teacher:resnet20"]["finished"] == finished
+
+
+def test_sweeps_choose_on_validation(study, chosen):
+    _, log = study
+    sweeps = log.results["sweeps"]
+    assert [r["value"] for r in sweeps["s"]] == [3, 5]
+    assert chosen["s"] == max(sweeps["s"], key=lambda r: r["val_accuracy"])["value"]
+    assert chosen["temperature"] == 2.0 and chosen["alpha"] == 0.5
+    assert "validation" in chosen["chosen_on"]
+    assert {"sweep:s=3", "sweep:s=5", "sweep:T=2", "sweep:alpha=0.5"} <= set(
+        log.results["stages"])
+
+
+def test_main_rows(study, chosen):
+    rows = protocol.main_rows(*study, chosen)
+    assert [(r["student"], r["kd"]) for r in rows] == list(KD_ROWS)
+    for row in rows:
+        assert row["seeds"] == [0] and len(row["per_seed"]) == 1
+        assert 0.1 < row[names.TEST_BATCH]["mean"] <= 1
+        assert (names.TEST_ANCHOR in row) == row["student"].startswith("gnn")
+    gnn = rows[-1]["per_seed"][0]
+    assert gnn["bank_size"] == 100 and len(gnn["history"]) == 2
+
+
+def test_efficiency(study, chosen):
+    records = {r["model"]: r for r in protocol.efficiency(*study, chosen)["records"]}
+    assert set(records) == {"resnet20", "resnet32", names.MLP_MODEL, names.GNN_BATCH_MODEL,
+                            names.GNN_ANCHOR_MODEL}
+    assert records["resnet20"]["speedup_vs_teacher"] == 1.0
+    assert records["resnet20"]["flops_per_image"] > records[names.MLP_MODEL]["flops_per_image"]
+    # message passing costs FLOPs the MLP does not have; the same weights otherwise
+    assert (records[names.GNN_BATCH_MODEL]["flops_per_image"]
+            > records[names.MLP_MODEL]["flops_per_image"])
+    assert records[names.GNN_ANCHOR_MODEL]["bank_size"] == 100
+
+
+def test_designs_finals_and_evidence(study, chosen):
+    lab, log = study
+    designs = protocol.designs(lab, log, chosen)
+    records = designs["records"]
+    assert [r["design"] for r in records] == [d.name for d in GNN_DESIGNS + MLP_DESIGNS]
+    for record in records:
+        if record["student"] == "mlp":
+            assert set(record["val"]) == {"batch"} and "val_batch_homophily" not in record
+        else:
+            assert len(record["val"]) == 9 and 0 <= record["val_batch_homophily"] <= 1
+    learned = next(r for r in records if r["design"] == "learned-self-weight")
+    assert 0 < learned["learned_self_weight"] < 1
+    for key, kind in (("gnn", "gnn-learned"), ("mlp", "mlp")):
+        final = designs["finals"][key]
+        best = max((value, r["design"]) for r in records if r["student"] == kind
+                   for value in r["val"].values())
+        assert (final["design_val_accuracy"], final["design"]) == best  # chosen on validation
+        assert len(final["per_seed"][0]["predictions"]) == 1000
+    evidence = designs["finals"]["evidence"]
+    assert len(evidence["per_class_gnn"]) == 10 and evidence["test_images"] == 1000
+    assert 0 <= evidence["test_batch_homophily"] <= 1
+
+
+def test_reproduce_resumes_an_interrupted_study(study, tmp_path, monkeypatch):
+    """The whole command, with the checkpoints of the stage tests: interrupted in the main
+    rows, then finished by a second run that reuses every stage the first one recorded."""
+    lab, _ = study
+    run = dict(results_dir=tmp_path, artifacts=lab.artifacts, device="cpu", progress=False,
+               **TINY)
+    real, calls = protocol._main_record, []
+
+    def crash_on_third(lab, cfg):
+        calls.append(cfg.name())
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(lab, cfg)
+
+    monkeypatch.setattr(protocol, "_main_record", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.reproduce("fashion-mnist", True, **run)
+    path = tmp_path / "fashion-mnist" / "results.json"
+    first = json.loads(path.read_text())["stages"]
+    assert "student:mlp+kd:seed=0" in first and "student:gnn-knn:seed=0" not in first
+    monkeypatch.setattr(protocol, "_main_record", real)
+
+    results = reproduce.reproduce("fashion-mnist", True, **run)
+    stored = json.loads(path.read_text())
+    assert stored == json.loads(json.dumps(results, default=str))
+    for name, stage in first.items():
+        assert stored["stages"][name]["finished"] == stage["finished"], name
+    assert stored["mode"] == "fast" and stored["commit"] and stored["machine"]["torch"]
+    table = (path.parent / "results.md").read_text()
+    assert "| GNN, learned graph | yes |" in table and "Does the learned graph earn" in table
+    for plot in ("learning_curves.png", "sweep_s.png", "efficiency.png", "designs.png",
+                 "per_class.png"):
+        assert (path.parent / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plans():
+    fast, full = StudyPlan.for_budget(True), StudyPlan.for_budget(False)
+    assert fast.fast and not full.fast and fast.student_epochs < full.student_epochs
+    assert full.seeds == (0, 1, 2) and len(full.s_values) >= 3
+    assert StudyPlan.for_budget(True, seeds=(4,)).seeds == (4,)
