@@ -92,6 +92,11 @@ def test_designs_finals_and_evidence(study, chosen):
     evidence = designs["finals"]["evidence"]
     assert len(evidence["per_class_gnn"]) == 10 and evidence["test_images"] == 1000
     assert 0 <= evidence["test_batch_homophily"] <= 1
+    # every part is a recorded stage: a second pass trains and measures nothing
+    finished = {name: stage["finished"] for name, stage in log.results["stages"].items()}
+    assert "evidence" in finished
+    assert protocol.designs(lab, log, chosen) == designs
+    assert {n: s["finished"] for n, s in log.results["stages"].items()} == finished
 
 
 def test_reproduce_resumes_an_interrupted_study(study, tmp_path, monkeypatch):

@@ -10,7 +10,7 @@
 4. :func:`efficiency`: parameters, FLOPs per image and measured images/s, in one process;
 5. :func:`designs`: every design of the design table judged on validation in every inference
    mode; the best GNN and MLP designs tested once per seed (:func:`finals`), with the evidence
-   that explains their difference (:func:`evidence`).
+   that explains their difference (:func:`evidence`, a stage of its own).
 
 Every function records its stages as soon as they finish, so an interrupted study resumes.
 """
@@ -252,7 +252,11 @@ def designs(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> dict[str, Any]:
                      "mlp": finals(lab, log, "mlp", mlp, mlp_mode, chosen)}
     chosen_finals["gnn"]["design_val_accuracy"] = gnn_val
     chosen_finals["mlp"]["design_val_accuracy"] = mlp_val
-    chosen_finals["evidence"] = evidence(lab, chosen_finals, chosen, gnn)
+    # a stage of its own, keyed by both finals' seed-0 runs: a rewrite needs no checkpoint
+    settings = [lab.design_config("gnn-learned", gnn, chosen, final=True).to_dict(), gnn_mode,
+                lab.design_config("mlp", mlp, chosen, final=True).to_dict(), mlp_mode]
+    chosen_finals["evidence"] = log.stage(
+        "evidence", settings, lambda: evidence(lab, chosen_finals, chosen, gnn))
     return {"records": list(records.values()), "finals": chosen_finals,
             "label_weights": list(LABEL_WEIGHTS),
             "design_epochs": lab.plan.sweep_epochs, "final_epochs": lab.plan.student_epochs,
