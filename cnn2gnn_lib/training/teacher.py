@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from .. import config, data
 from ..metrics import accuracy, correct
 from ..teachers import ImageClassifier, build_teacher, count_parameters
+from . import precision
 from .checkpoints import (CHECKPOINT_FORMAT, RunResult, atomic_save, load_checkpoint,
                           resumable_state,
                           run_paths, train_or_load_run, versions)
@@ -103,13 +104,6 @@ def _use_channels_last(device: torch.device) -> bool:
     return device.type in ("cpu", "cuda")
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return torch.autocast("cpu", enabled=False)
-
-
 @torch.no_grad()
 def predict(model: nn.Module, dataset: data.ImageDataset, batch_size: int = 512,
             device: torch.device | str | None = None, progress: bool = False,
@@ -121,13 +115,13 @@ def predict(model: nn.Module, dataset: data.ImageDataset, batch_size: int = 512,
     channels_last = _use_channels_last(device)
     if channels_last:  # the same kernels as in training, so reloaded models give equal logits
         model.to(memory_format=torch.channels_last)
-    outputs = []
+    outputs, amp = [], precision.choose(device)
     batches = data.iterate_batches(dataset, batch_size, device=device)
     for images, _ in tqdm(batches, total=data.num_batches(dataset, batch_size), desc=desc,
                           leave=False, disable=not progress):
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with _autocast(device):
+        with amp.autocast():
             outputs.append(model(images).float().cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0, 0)
@@ -191,7 +185,8 @@ class _TeacherRun:
     scheduler: Any
     scaler: torch.amp.GradScaler
     generator: torch.Generator
-    history: list[dict[str, float]]
+    precision: precision.Precision
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
     epoch: int = 0
     elapsed: float = 0.0
 
@@ -223,10 +218,9 @@ def _start_run(cfg: TeacherConfig, device: torch.device, generator: torch.Genera
     optimizer = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}],
                                 lr=lr, momentum=cfg.momentum, nesterov=True)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda"
-                                  and not torch.cuda.is_bf16_supported())
-    return _TeacherRun(model, optimizer, _make_scheduler(optimizer, cfg, steps, lr), scaler,
-                       generator, [])
+    amp = precision.choose(device)
+    return _TeacherRun(model, optimizer, _make_scheduler(optimizer, cfg, steps, lr),
+                       amp.scaler(), generator, amp)  # the scaler is active for float16 only
 
 
 def _train_epoch(run: _TeacherRun, cfg: TeacherConfig, train_set: data.ImageDataset,
@@ -243,7 +237,7 @@ def _train_epoch(run: _TeacherRun, cfg: TeacherConfig, train_set: data.ImageData
     for images, labels in bar:
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with _autocast(device):
+        with run.precision.autocast():
             logits = model(images)
             loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
         if not torch.isfinite(loss):
@@ -270,7 +264,8 @@ def train_teacher(cfg: TeacherConfig, device: torch.device | str | None = None,
     """Train a teacher from scratch (or resume its partial checkpoint) and save it.
 
     SGD with Nesterov momentum and weight decay, a one-cycle or warm-up + cosine learning-rate
-    schedule stepped every batch, crop + flip augmentation, mixed precision on CUDA. With
+    schedule stepped every batch, crop + flip augmentation, mixed precision on CUDA as the GPU
+    allows (:mod:`cnn2gnn_lib.training.precision`). With
     ``monitor`` the test split is evaluated after every epoch for the learning curves only: the
     saved model is always the one after the last epoch, so nothing is selected on the test set.
     """
