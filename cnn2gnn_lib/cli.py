@@ -4,7 +4,8 @@ Commands:
 
 * ``train-teacher``: train (or reuse) a CNN teacher and print its test accuracy;
 * ``reproduce``: the whole study (teachers, sweeps, students, cost) into ``results/<dataset>/``;
-* ``info``: versions, device, fast mode, where the data is and whether DGL imports.
+* ``info``: versions, device and GPU, mixed precision, fast mode, DGL, where the data is and
+  whether the artifact and cache folders can be written (:func:`cnn2gnn_lib.book.environment`).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import argparse
 import json
 import sys
 
-from . import config, data, dgl_bridge, teachers, training
+from . import book, config, data, teachers, training
 from .reproduce import reproduce
 
 
@@ -124,16 +125,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    for key, value in training.versions().items():
-        print(f"{key:>14}: {value}")
-    print(f"{'device':>14}: {config.pick_device(args.device)}")
-    print(f"{'fast mode':>14}: {config.budget(args.fast)}")
-    print(f"{'dgl':>14}: {dgl_bridge.dgl_status()}")
-    try:
-        train = data.load_dataset("fashion-mnist", "train", args.data_root)
-        print(f"{'fashion-mnist':>14}: {train}")
-    except data.DatasetError as error:
-        print(f"{'fashion-mnist':>14}: not found\n{error}")
+    book.check_environment(device=args.device, root=args.data_root, fast=args.fast)
     return 0
 
 

@@ -45,3 +45,5 @@ def test_info_reports_data_and_dgl():
     result = _cli("info")
     assert result.returncode == 0, result.stderr
     assert "fashion-mnist" in result.stdout and "dgl" in result.stdout
+    for name in ("device", "gpu", "precision", "mode", "artifacts", "cache"):
+        assert f"{name}: " in result.stdout, name
