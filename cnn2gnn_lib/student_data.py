@@ -53,9 +53,10 @@ def student_pool(dataset: str, train_per_class: int | None, data_seed: int = 0,
 class StudentData:
     """Pool, training and validation images of a student configuration, built once.
 
-    ``train`` is what the student fits: the training part plus its augmented views, as flat
-    features ``x_train`` and labels ``y_train``; ``x_val``, ``y_val`` the validation split.
-    ``train_images`` is the training part before augmentation (where banks are drawn).
+    ``train`` is what the student fits: the training part followed by its augmented views, as
+    flat features ``x_train`` and labels ``y_train`` (its first rows are the training part);
+    ``x_val``, ``y_val`` the validation split. ``train_images`` is the training part before
+    augmentation (where banks are drawn).
     """
 
     pool: data.ImageDataset
@@ -128,7 +129,7 @@ class StudentData:
         key = (method, per_class, seed)
         if key not in self._banks:
             if method == "kmeans":
-                self._banks[key] = kmeans_bank(data.flat_features(self.train_images),
+                self._banks[key] = kmeans_bank(self.x_train[:len(self.train_images)],
                                                self.train_images.targets, per_class, seed)
             else:
                 bank = data.balanced_subset(self.train_images, per_class, seed=seed)

@@ -117,5 +117,5 @@ def test_make_head_and_bad_options():
             AdaptiveHead(s)
     with pytest.raises(ValueError, match="normalization must be one of"):
         KNNHead(3, "col")
-    with pytest.raises(NotImplementedError):
-        GraphHead(3).batch_graph(torch.zeros(10, 2))
+    with pytest.raises(TypeError, match="abstract"):  # a head must say how it connects a batch
+        GraphHead(3)

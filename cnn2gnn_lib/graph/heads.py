@@ -17,6 +17,8 @@ of itself; see :class:`cnn2gnn_lib.students.layers.GraphLinear`).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 
 from ..dgl_bridge import resolve_backend
@@ -30,22 +32,26 @@ HEAD_KINDS = ("learned", "knn")
 BANK_CHUNK = 1024
 
 
-class GraphHead:
-    """What every head shares: the sparsity ``s``, the normalisation, the batch-size check.
+class GraphHead(ABC):
+    """What every head shares: the sparsity ``s``, the normalisation, the batch-size check;
+    a head is one of its subclasses, which say how a batch is connected (:meth:`batch_graph`).
 
     ``s`` may change between epochs (a sparsity schedule sets it from a training callback).
+    ``backend`` (``"auto"``, ``"torch"``, ``"dgl"``) is where neighbours are found by a library
+    (the kNN baseline); the adaptive head computes its own.
     """
 
     learnable = False
-    backend = "auto"  # where the head computes neighbours with a library (the kNN baseline)
 
-    def __init__(self, s: int, normalization: str = "sym", self_loop_weight: float = 1.0):
+    def __init__(self, s: int, normalization: str = "sym", self_loop_weight: float = 1.0,
+                 backend: str = "auto"):
         if isinstance(s, bool) or not isinstance(s, int) or s < 1:
             raise ValueError(f"s must be an int >= 1, got {s!r}")
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got "
                              f"{normalization!r}")
         self.s, self.normalization, self.self_loop_weight = s, normalization, self_loop_weight
+        self.backend = backend
 
     @property
     def min_batch(self) -> int:
@@ -57,8 +63,9 @@ class GraphHead:
             raise ValueError(f"a batch of {size} images cannot give each image s={self.s} "
                              f"neighbours; use batches of at least {self.min_batch} images")
 
+    @abstractmethod
     def batch_graph(self, embeddings: torch.Tensor) -> Graph:
-        raise NotImplementedError
+        """The normalised graph of a batch of embeddings ``[B, D]``."""
 
     def bank_graph(self, queries: torch.Tensor, bank: torch.Tensor | None = None,
                    chunk_size: int = BANK_CHUNK) -> Graph:
@@ -90,11 +97,6 @@ class KNNHead(GraphHead):
     embeddings it is given (raw pixels), weight 1, then the same symmetrise and normalise steps.
     Nothing is learned; ``backend`` picks DGL's or PyTorch's kNN (the same graph)."""
 
-    def __init__(self, s: int, normalization: str = "sym", self_loop_weight: float = 1.0,
-                 backend: str = "auto"):
-        super().__init__(s, normalization, self_loop_weight)
-        self.backend = backend
-
     def batch_graph(self, embeddings: torch.Tensor) -> Graph:
         self.check_batch(embeddings.shape[0])
         return fixed_knn_graph(embeddings, self.s, self.self_loop_weight,
@@ -105,8 +107,7 @@ class KNNHead(GraphHead):
 def make_head(kind: str, s: int, normalization: str = "sym", self_loop_weight: float = 1.0,
               backend: str = "auto") -> GraphHead:
     """The head named ``kind``: ``"learned"`` (:class:`AdaptiveHead`) or ``"knn"``."""
-    if kind == "learned":
-        return AdaptiveHead(s, normalization, self_loop_weight)
-    if kind == "knn":
-        return KNNHead(s, normalization, self_loop_weight, backend)
+    heads = {"learned": AdaptiveHead, "knn": KNNHead}
+    if kind in heads:
+        return heads[kind](s, normalization, self_loop_weight, backend)
     raise ValueError(f"graph must be one of {HEAD_KINDS}, got {kind!r}")

@@ -181,18 +181,20 @@ class GNNStudent(Student):
         """Batch-mode logits; ``graph`` replaces the first graph the batch would build, and
         ``return_graph=True`` also returns the graph of the last layer that passes messages."""
         _check_input(x, self.in_features)
+        z, graphs = self._batch_pass(x, graph)
+        return (z, graphs.last) if return_graph else z
+
+    def _batch_pass(self, x: torch.Tensor, given: Graph | None = None
+                    ) -> tuple[torch.Tensor, _LayerGraphs]:
+        """``H1 = ReLU(A1 X W1 + b1)``, ``Z = A2 H1 W2 + b2``; also the graphs it built."""
         xw1 = self.lin1.transform(x)                                          # X W1
-        graphs = self._batch_graphs(lambda: self.embed(x, xw1), graph)
+        graphs = _LayerGraphs(lambda source, embeddings: self.head.batch_graph(embeddings),
+                              lambda: self.embed(x, xw1), given)
         first, second = self.design.sources
         h1 = F.relu(self.lin1.aggregate(xw1, graphs.get(first), self.self_weight()))
         z = self.lin2.aggregate(self.lin2.transform(self.dropout(h1)), graphs.get(second, h1),
                                 self.self_weight())                           # A2 H1 W2 + b2
-        return (z, graphs.last) if return_graph else z
-
-    def _batch_graphs(self, inputs: Callable[[], torch.Tensor], given: Graph | None = None
-                      ) -> _LayerGraphs:
-        return _LayerGraphs(lambda source, embeddings: self.head.batch_graph(embeddings), inputs,
-                            given)
+        return z, graphs
 
     def build_graph(self, x: torch.Tensor) -> Graph:
         """The graph of a batch in the input space (the one both layers use in the paper)."""
@@ -202,15 +204,10 @@ class GNNStudent(Student):
     def message_passing_flops(self, x: torch.Tensor) -> float:
         """2 FLOPs per edge and feature, in every layer that passes messages."""
         with torch.no_grad(), evaluating(self):
-            xw1 = self.lin1.transform(x)
-            graphs = self._batch_graphs(lambda: self.embed(x, xw1))
-            first, second = self.design.sources
-            total = 0.0
-            h1 = F.relu(self.lin1.aggregate(xw1, graphs.get(first), self.self_weight()))
-            for graph, width in ((graphs.built.get(first), self.lin1.out_features),
-                                 (graphs.get(second, h1), self.lin2.out_features)):
-                total += 0.0 if graph is None else 2.0 * graph.num_edges * width
-        return total
+            _, graphs = self._batch_pass(x)
+        widths = (self.lin1.out_features, self.lin2.out_features)
+        return sum(2.0 * graphs.built[source].num_edges * width
+                   for source, width in zip(self.design.sources, widths) if source)
 
     # -- anchor mode ----------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ from ..distill import LossTerm, StudentBatch, distillation_terms, total_loss
 from ..metrics import accuracy, correct
 from ..student_data import StudentData
 from ..students import GraphDesign, GNNStudent, MLPStudent, Student, predict_batches
-from ..students.designs import GRAPH_SPACES
 from ..students.inference import batch_slices
 from ..teachers import count_parameters
 from .callbacks import Callback, SaveState, SparsitySchedule
@@ -161,14 +160,16 @@ class StudentConfig:
         return self.alpha > 0 or self.relation_weight > 0
 
 
+def _defaults(*names: str) -> dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(StudentConfig) if f.name in names}
+
+
 # options added after the first study, with the values earlier runs implicitly had
-_OPTION_DEFAULTS: dict[str, Any] = {"graph_layers": "both", "self_weight": None,
-                                    "relation_weight": 0.0, "s_start": None,
-                                    "batch_classes": None, "augment_views": 0}
-# options that only a graph student can use, with their defaults
-_GRAPH_OPTIONS: dict[str, Any] = {"graph_layers": "both", "graph_space": GRAPH_SPACES[0],
-                                  "self_weight": None, "self_loop_weight": 1.0,
-                                  "relation_weight": 0.0, "s_start": None}
+_OPTION_DEFAULTS = _defaults("graph_layers", "self_weight", "relation_weight", "s_start",
+                             "batch_classes", "augment_views")
+# options that only a graph student can use
+_GRAPH_OPTIONS = _defaults("graph_layers", "graph_space", "self_weight", "self_loop_weight",
+                           "relation_weight", "s_start")
 
 
 StudentResult = RunResult  # a trained or loaded student: model, config, history, val metrics
@@ -266,6 +267,7 @@ def fit_student(student: Student, data: StudentData, cfg: StudentConfig,
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
     device = next(student.parameters()).device
+    x_val = data.x_val.to(device)
     bar = tqdm(range(state["epoch"], cfg.epochs), desc=type(student).__name__, unit="epoch",
                disable=not progress, initial=state["epoch"], total=cfg.epochs)
     for epoch in bar:
@@ -275,7 +277,7 @@ def fit_student(student: Student, data: StudentData, cfg: StudentConfig,
                            epoch)
         for callback in callbacks:
             callback.on_epoch_end(student, row)
-        val_logits = predict_batches(student, data.x_val.to(device), cfg.batch_size).cpu()
+        val_logits = predict_batches(student, x_val, cfg.batch_size).cpu()
         row["val_accuracy"] = accuracy(val_logits, data.y_val)
         if (all(c.may_select(student) for c in callbacks)
                 and row["val_accuracy"] > state["best_val_accuracy"]):
