@@ -3,6 +3,10 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 export VENV
+# Development and CI data that cannot be downloaded here (the CIFAR-10 JPEG copy) sits beside
+# the checkout in ../shared/data; without it the tests that need it say they are skipped.
+CNN2GNN_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data))
+export CNN2GNN_DATA
 
 .PHONY: setup test book notebooks teacher reproduce lock clean help
 

@@ -1,7 +1,25 @@
-"""Shared fixtures: the real Fashion-MNIST splits and private artifact/cache folders."""
+"""Shared fixtures: the real Fashion-MNIST splits, the CIFAR-10 JPEG copy where it exists, and
+private artifact/cache folders."""
+import os
+from pathlib import Path
+
 import pytest
 
 from cnn2gnn_lib import data
+
+# Read before any test clears it: development and CI point CNN2GNN_DATA at ../shared/data.
+SHARED_DATA = os.environ.get("CNN2GNN_DATA")
+
+
+@pytest.fixture(scope="session")
+def cifar10_jpeg_root() -> Path:
+    """The CIFAR-10 JPEG copy (``$CNN2GNN_DATA/cifar10-jpeg``), or the test is skipped."""
+    root = Path(SHARED_DATA).expanduser() / "cifar10-jpeg" if SHARED_DATA else None
+    if root is None or not (root / "train").is_dir():
+        pytest.skip("CIFAR-10 JPEG copy not found: set CNN2GNN_DATA to a folder holding "
+                    f"cifar10-jpeg/{{train,test}}/<class>/*.jpg (CNN2GNN_DATA={SHARED_DATA!r}; "
+                    "../shared/data in development and CI)")
+    return root
 
 
 @pytest.fixture(scope="session")

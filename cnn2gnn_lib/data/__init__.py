@@ -14,6 +14,9 @@ Supported names (:data:`DATASETS`):
 * ``fashion-mnist`` (default; works offline): looked for in ``root``, then ``$CNN2GNN_DATA``,
   then ``/usr/share/datasets/fashion-mnist`` (Debian package ``dataset-fashion-mnist``), then
   downloaded by torchvision into the cache folder where there is internet.
+* ``cifar10-jpeg`` (works offline where the copy is present): CIFAR-10 stored as JPEG files in
+  ``cifar10-jpeg/{train,test}/<class>/`` folders, looked for in ``root``, then
+  ``$CNN2GNN_DATA``; its numbers are reported as "CIFAR-10 (JPEG copy)".
 * ``cifar10``, ``cifar100``, ``stl10``: through torchvision (downloaded when missing).
 * ``mini-imagenet``: a folder you provide, one sub-folder per class holding that class's images
   (``root/n01532829/n0153282900000005.jpg`` ...; 100 class folders, usually 600 images each).
@@ -24,18 +27,24 @@ Where things live (every public name is re-exported here, so ``data.load_dataset
 * :mod:`.sources` -- reading files: :func:`read_idx` (IDX files), the Fashion-MNIST folder
   search, the torchvision loaders, :func:`load_image_folder`; and :class:`DatasetError`, which
   they raise;
+* :mod:`.folders` -- trees that carry their own split, ``<root>/{train,test}/<class>/*``:
+  :func:`load_split_folder` (checked, decoded once, cached by a fingerprint of the file list)
+  and :func:`channel_statistics`;
 * :mod:`.datasets` -- :class:`DatasetInfo`, :class:`ImageDataset`, the registry
-  :data:`DATASETS`, :func:`dataset_info` and :func:`load_dataset`;
+  :data:`DATASETS`, :func:`dataset_info`, :func:`load_dataset` and
+  :func:`register_image_folder` (any such tree, by a name of your choice);
 * :mod:`.views` -- subsets and splits (:func:`balanced_subset`, :func:`train_val_split`,
   :func:`load_splits`), :func:`normalize`, :func:`random_crop_flip`, :func:`augmented_copies`,
   :func:`iterate_batches`, :func:`num_batches` and :func:`flat_features`.
 
-:mod:`.views` imports :mod:`.datasets`, which imports :mod:`.sources`; nothing imports back,
+:mod:`.views` imports :mod:`.datasets`, which imports :mod:`.folders` and :mod:`.sources`
+(:mod:`.folders` imports :mod:`.sources`); nothing imports back,
 so there is no import cycle. A name re-exported here is a second binding of the same object: to
 patch one (``DEBIAN_FASHION_MNIST`` in a test, say), patch it in its sub-module.
 """
 from .datasets import (DATASETS, SPLITS, DatasetInfo, ImageDataset, dataset_info,
-                       load_dataset)
+                       load_dataset, register_image_folder)
+from .folders import channel_statistics, load_split_folder
 from .sources import (DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, IMAGE_SUFFIXES,
                       DatasetError, load_image_folder, read_idx)
 from .sources import _FMNIST_FILES  # noqa: F401  (private: tests copy the split's files)
@@ -43,9 +52,9 @@ from .views import (augmented_copies, balanced_subset, flat_features, iterate_ba
                     load_splits, normalize, num_batches, random_crop_flip, train_val_split)
 
 __all__ = [
-    "DATASETS", "DEBIAN_FASHION_MNIST", "FASHION_MNIST_CLASSES", "IMAGE_SUFFIXES", "SPLITS",
-    "DatasetError", "DatasetInfo", "ImageDataset", "augmented_copies", "balanced_subset",
-    "dataset_info", "flat_features", "iterate_batches", "load_dataset", "load_image_folder",
-    "load_splits", "normalize", "num_batches", "random_crop_flip", "read_idx",
-    "train_val_split",
+    "DATASETS", "DEBIAN_FASHION_MNIST", "DatasetError", "DatasetInfo", "FASHION_MNIST_CLASSES",
+    "IMAGE_SUFFIXES", "ImageDataset", "SPLITS", "augmented_copies", "balanced_subset",
+    "channel_statistics", "dataset_info", "flat_features", "iterate_batches", "load_dataset",
+    "load_image_folder", "load_split_folder", "load_splits", "normalize", "num_batches",
+    "random_crop_flip", "read_idx", "register_image_folder", "train_val_split",
 ]

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 # DatasetError and FASHION_MNIST_CLASSES are defined in .sources (the loaders raise and return
 # them) and re-exported from here.
+from .folders import channel_statistics, load_split_folder, split_classes
 from .sources import (FASHION_MNIST_CLASSES, DatasetError, _load_fashion_mnist,
                       _load_mini_imagenet, _load_torchvision)
 
@@ -36,10 +37,16 @@ class DatasetInfo:
     crop_padding: int
     horizontal_flip: bool
     loader: Callable[[str, Path | None], tuple[torch.Tensor, torch.Tensor, Sequence[str]]]
+    # How results name the dataset in prose (e.g. "CIFAR-10 (JPEG copy)"); defaults to ``name``.
+    title: str | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def display_name(self) -> str:
+        return self.title or self.name
 
 
 class ImageDataset(Dataset):
@@ -94,6 +101,29 @@ _CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "fro
                     "ship", "truck")
 _STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship",
                   "truck")
+CIFAR10_JPEG_FOLDER = "cifar10-jpeg"
+
+
+def _find_tree(name: str, folder: str, root: Path | None) -> Path:
+    """The image-folder tree of a registered dataset: ``root`` (or ``root/<folder>``), then
+    ``$CNN2GNN_DATA/<folder>``; a tree counts when it has a ``train`` folder."""
+    candidates = [root, root / folder] if root is not None else []
+    if os.environ.get("CNN2GNN_DATA"):
+        candidates.append(Path(os.environ["CNN2GNN_DATA"]).expanduser() / folder)
+    for candidate in candidates:
+        if (candidate / "train").is_dir():
+            return candidate
+    tried = "\n  - ".join(str(c) for c in candidates) or "(no root given, CNN2GNN_DATA unset)"
+    raise DatasetError(f"{name} was not found. Places tried:\n  - {tried}\nFix: pass root=... "
+                       f"or set CNN2GNN_DATA to a folder holding {folder}/train/<class>/*.jpg "
+                       f"and {folder}/test/<class>/*.jpg.")
+
+
+def _load_cifar10_jpeg(split: str, root: Path | None):
+    tree = _find_tree("cifar10-jpeg", CIFAR10_JPEG_FOLDER, root)
+    return load_split_folder(tree, split, image_size=32, name="cifar10-jpeg")
+
+
 # Placeholders for 100 classes: load_dataset replaces them with the names the loader returns
 # (torchvision's CIFAR-100 names, the mini-ImageNet folder names).
 _HUNDRED_PLACEHOLDER_CLASSES = tuple(f"class {i}" for i in range(100))
@@ -111,6 +141,15 @@ DATASETS: dict[str, DatasetInfo] = {
         mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616),
         crop_padding=4, horizontal_flip=True,
         loader=lambda s, r: _load_torchvision("cifar10", s, r)),
+    # CIFAR-10 stored as JPEG files in class folders (../shared/data/README.md): the official
+    # split, slightly changed pixels, so its numbers are reported as "CIFAR-10 (JPEG copy)".
+    # mean / std computed from its training split by channel_statistics (re-checked by
+    # tests/test_data_folders.py wherever the copy is present).
+    "cifar10-jpeg": DatasetInfo(
+        name="cifar10-jpeg", in_channels=3, image_size=32, classes=_CIFAR10_CLASSES,
+        mean=(0.4913, 0.4821, 0.4465), std=(0.2452, 0.2428, 0.2606),
+        crop_padding=4, horizontal_flip=True, loader=_load_cifar10_jpeg,
+        title="CIFAR-10 (JPEG copy)"),
     "cifar100": DatasetInfo(
         name="cifar100", in_channels=3, image_size=32, classes=_HUNDRED_PLACEHOLDER_CLASSES,
         mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762),
@@ -136,7 +175,8 @@ def dataset_info(name: str) -> DatasetInfo:
     key = name.strip().lower().replace("_", "-")
     key = {"fmnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
            "miniimagenet": "mini-imagenet", "cifar-10": "cifar10", "cifar-100": "cifar100",
-           "stl-10": "stl10"}.get(key, key)
+           "stl-10": "stl10", "cifar10jpeg": "cifar10-jpeg",
+           "cifar-10-jpeg": "cifar10-jpeg"}.get(key, key)
     if key not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     return DATASETS[key]
@@ -159,3 +199,37 @@ def load_dataset(name: str = "fashion-mnist", split: str = "train",
         raise DatasetError(f"{info.name} images have {images.shape[1]} channels, expected "
                            f"{info.in_channels}.")
     return ImageDataset(images, labels, info, split)
+
+
+def register_image_folder(name: str, root: str | os.PathLike, crop_padding: int | None = None,
+                          horizontal_flip: bool = True, title: str | None = None,
+                          progress: bool = True) -> DatasetInfo:
+    """Make any tree ``<root>/{train,test}/<class>/<image>`` a dataset known by ``name``.
+
+    The tree is checked and its training split decoded (and cached) once, here: the class
+    names come from the folders, the image size from the images, and the per-channel mean and
+    standard deviation from the training split. Afterwards ``load_dataset(name, split)``,
+    teachers and students take the dataset by name like the built-in ones. ``crop_padding``
+    (the augmentation's padding) defaults to an eighth of the image side.
+    """
+    key = name.strip().lower()
+    if key in DATASETS and DATASETS[key].loader.__name__ != "_registered_tree":
+        raise ValueError(f"{name!r} is a built-in dataset; register the folder under another "
+                         "name")
+    root = Path(root).expanduser()
+    classes = split_classes(root)
+    images, _, _ = load_split_folder(root, "train", progress=progress, name=key)
+    if images.shape[2] != images.shape[3]:
+        raise DatasetError(f"{root} holds {images.shape[3]}x{images.shape[2]} images; the "
+                           "teachers and students expect square images (resize them first).")
+    mean, std = channel_statistics(images)
+    size = images.shape[2]
+
+    def _registered_tree(split: str, given_root: Path | None):
+        return load_split_folder(given_root or root, split, image_size=size, name=key)
+
+    info = DatasetInfo(name=key, in_channels=3, image_size=size, classes=classes, mean=mean,
+                       std=std, crop_padding=size // 8 if crop_padding is None else crop_padding,
+                       horizontal_flip=horizontal_flip, loader=_registered_tree, title=title)
+    DATASETS[key] = info
+    return info
