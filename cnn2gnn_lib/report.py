@@ -167,17 +167,22 @@ def design_tables(results: dict[str, Any]) -> list[str]:
               f"The best design of each student (by validation accuracy over designs and modes), "
               f"trained for {designs['final_epochs']} epochs on every seed and tested once.", "",
               "| student | design | inference mode | val, design run (%) | test (%), seeds "
-              f"{plan['seeds']} |", "|---|---|---|---|---|"]
+              f"{finals['gnn'].get('seeds', plan['seeds'])} |", "|---|---|---|---|---|"]
     for key in ("gnn", "mlp"):
         f = finals[key]
         lines.append(f"| {STUDENT_NAMES[f['student']]} | {f['design']} | {f['mode']} | "
                      f"{100 * f['design_val_accuracy']:.2f} | {_pct(f['test_accuracy'])} |")
-    gap = finals["gnn"]["test_accuracy"]["mean"] - finals["mlp"]["test_accuracy"]["mean"]
-    overlap = (finals["gnn"]["test_accuracy"]["min"] <= finals["mlp"]["test_accuracy"]["max"]
-               and finals["mlp"]["test_accuracy"]["min"] <= finals["gnn"]["test_accuracy"]["max"])
     e = finals["evidence"]
-    lines += ["", f"- GNN minus MLP, mean test accuracy: {100 * gap:+.2f} points; seed ranges "
-              f"{'overlap' if overlap else 'do not overlap'}.",
+    if "comparison" in finals:
+        lines += comparison_lines(finals)
+    else:  # a study recorded before the paired comparison existed
+        gap = finals["gnn"]["test_accuracy"]["mean"] - finals["mlp"]["test_accuracy"]["mean"]
+        overlap = (finals["gnn"]["test_accuracy"]["min"] <= finals["mlp"]["test_accuracy"]["max"]
+                   and finals["mlp"]["test_accuracy"]["min"]
+                   <= finals["gnn"]["test_accuracy"]["max"])
+        lines += ["", f"- GNN minus MLP, mean test accuracy: {100 * gap:+.2f} points; seed "
+                  f"ranges {'overlap' if overlap else 'do not overlap'}."]
+    lines += [
               f"- Seed 0: the two students disagree on {100 * e['predictions_differ']:.2f}% of "
               f"the {e['test_images']} test images; the GNN is right and the MLP wrong on "
               f"{e['gnn_right_mlp_wrong']}, the reverse on {e['mlp_right_gnn_wrong']}.",
@@ -185,6 +190,26 @@ def design_tables(results: dict[str, Any]) -> list[str]:
               "", "| class | GNN (%) | MLP (%) |", "|---|---|---|"]
     for name, g, m in zip(e["classes"], e["per_class_gnn"], e["per_class_mlp"]):
         lines.append(f"| {name} | {100 * g:.1f} | {100 * m:.1f} |")
+    return lines
+
+
+def comparison_lines(finals: dict[str, Any]) -> list[str]:
+    """The GNN-versus-MLP verdicts: per protocol, both students and their paired difference."""
+    seeds = finals["gnn"]["seeds"]
+    lines = ["", f"#### GNN against MLP on equal terms (seeds {seeds}, paired)", "",
+             "Each protocol gives both students the same help; the difference is taken seed by "
+             "seed (same seed, same split and initialisation draw) with its 95% t interval. "
+             "An interval that holds zero means no difference.", "",
+             "| protocol | help | GNN mode | MLP mode | GNN test (%) | MLP test (%) | "
+             "GNN - MLP (points) | 95% interval | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in finals["comparison"]:
+        d = row["difference"]
+        interval = ("-" if d["ci"] is None
+                    else f"[{100 * d['ci'][0]:+.2f}, {100 * d['ci'][1]:+.2f}]")
+        lines.append(f"| {row['name']} | {row['help']} | {row['gnn']} | {row['mlp']} | "
+                     f"{_pct(row['gnn_test'])} | {_pct(row['mlp_test'])} | "
+                     f"{100 * d['mean']:+.2f} | {interval} | {d['verdict']} |")
     return lines
 
 

@@ -48,6 +48,11 @@ def test_tree_loads_by_registered_name(tmp_path, fmnist_test):
     assert info.crop_padding == 3 and info.in_channels == 3
     train = data.load_dataset("tiny", "train")
     test = data.load_dataset("tiny", "test")
+    assert sorted(test.targets.tolist()) == [0, 0, 1, 1, 2, 2]
+    train, test = (folders.load_split_folder(tree, split, order="folder", progress=False)
+                   for split in ("train", "test"))
+    train, test = (data.ImageDataset(*part[:2], info, split)
+                   for part, split in ((train, "train"), (test, "test")))
     assert train.images.shape == (15, 3, 28, 28) and test.images.shape == (6, 3, 28, 28)
     assert train.class_counts().tolist() == [5, 5, 5] and test.targets.tolist() == [0, 0, 1, 1, 2, 2]
     # grey PNGs become three equal channels holding the original pixels, in file-name order
@@ -65,18 +70,18 @@ def test_tree_loads_by_registered_name(tmp_path, fmnist_test):
 def test_second_load_reads_the_cache_and_a_changed_tree_is_decoded_again(tmp_path, fmnist_test,
                                                                            monkeypatch):
     tree = _write_tree(tmp_path / "tree", fmnist_test)
-    first = folders.load_split_folder(tree, "train", progress=False)
+    first = folders.load_split_folder(tree, "train", progress=False, order="folder")
     cached = list((tmp_path / "cache").glob("splitfolder-*.pt"))
     assert len(cached) == 1
     decoded = []
     real_decode = folders._decode
     monkeypatch.setattr(folders, "_decode", lambda *a: decoded.append(1) or real_decode(*a))
     monkeypatch.setattr(folders, "_MEMORY", {})  # as a new process would
-    again = folders.load_split_folder(tree, "train", progress=False)
+    again = folders.load_split_folder(tree, "train", progress=False, order="folder")
     assert decoded == [] and torch.equal(again[0], first[0]) and again[2] == first[2]
     # replace one image: the fingerprint changes, so the tree is decoded again
     shutil.copy(tree / "train" / "class1" / "0000.png", tree / "train" / "class0" / "0000.png")
-    changed = folders.load_split_folder(tree, "train", progress=False)
+    changed = folders.load_split_folder(tree, "train", progress=False, order="folder")
     assert decoded == [1] and not torch.equal(changed[0], first[0])
     assert torch.equal(changed[0][0], first[0][5])
 
@@ -142,8 +147,13 @@ def test_cifar10_jpeg_test_split(cifar10_jpeg_root, monkeypatch):
     assert test.classes == list(datasets._CIFAR10_CLASSES)
     assert test.info.display_name == "CIFAR-10 (JPEG copy)"
     assert int(test.images.min()) == 0 and int(test.images.max()) == 255
-    # the folder order is class after class: the reason batch-mode tests shuffle
-    assert torch.equal(test.targets, torch.arange(10).repeat_interleave(1000))
+    # the folders list class after class; the dataset comes in one fixed shuffled order
+    folder_order = folders.load_split_folder(cifar10_jpeg_root, "test", progress=False,
+                                             order="folder")
+    assert torch.equal(folder_order[1], torch.arange(10).repeat_interleave(1000))
+    assert (test.targets[:100].bincount(minlength=10) > 0).all()
+    permutation = torch.randperm(10000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(test.images, folder_order[0][permutation])
     # found through root= as well, from the cache this time
     for key in [k for k, v in folders._MEMORY.items() if v[0] is test.images]:
         del folders._MEMORY[key]

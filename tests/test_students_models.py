@@ -40,10 +40,10 @@ def test_the_student_interface():
     mlp = S.build_student("mlp", 784, 16, 10, dropout=0.2)
     gnn = S.build_student("gnn-knn", 784, 16, 10, s=4)
     assert isinstance(mlp, S.Student) and isinstance(gnn, S.Student)
-    assert mlp.head is None and mlp.min_batch == 1 and mlp.inference_modes == ("batch",)
+    assert mlp.head is None and mlp.min_batch == 1 and mlp.inference_modes == ("batch", "vote")
     assert mlp.dropout.p == 0.2 and mlp.message_passing_flops(torch.zeros(8, 784)) == 0.0
     assert isinstance(gnn.head, KNNHead) and gnn.min_batch == 6 and gnn.s == 4
-    assert gnn.inference_modes == ("batch", "anchor")
+    assert gnn.inference_modes == ("batch", "anchor", "vote")
     assert isinstance(S.GNNStudent(784, 16, 10).head, AdaptiveHead)
 
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from cnn2gnn_lib import training
+from cnn2gnn_lib.graph import make_head
 from cnn2gnn_lib.student_data import StudentData
 from cnn2gnn_lib.students import GNNStudent, MLPStudent
 from cnn2gnn_lib.study.inference import (ANCHOR, ANCHOR_KMEANS, BATCH, LABEL_WEIGHTS, MODES,
@@ -27,15 +28,34 @@ def test_the_mode_table():
     assert MODES["anchor+labels:0.5"] == label_vote(0.5)
     assert label_vote(0.25, teacher=True).labels == "teacher"
     assert BATCH.kind == "batch" and ANCHOR.kind == ANCHOR_KMEANS.kind == "anchor"
+    assert label_vote(0.5).kind == label_vote(0.5, teacher=True).kind == "vote"
 
 
-def test_an_mlp_has_only_batch_mode(split):
+def test_an_mlp_has_batch_mode_and_label_votes_with_a_vote_head(split):
+    torch.manual_seed(0)
     mlp = MLPStudent(split.in_features, 8, split.num_classes)
-    assert modes_of(mlp) == [BATCH]
-    predictor = Predictor(mlp, split, 20, 32)
-    assert set(predictor.accuracies(split.x_val, split.y_val)) == {"batch"}
+    assert modes_of(mlp) == [BATCH] + [m for m in MODES.values() if m.kind == "vote"]
+    alone = Predictor(mlp, split, 20, 32)
+    assert alone.modes() == [BATCH]
+    assert set(alone.accuracies(split.x_val, split.y_val)) == {"batch"}
     with pytest.raises(ValueError, match="has no 'anchor' mode"):
-        predictor.logits(ANCHOR, split.x_val)
+        alone.logits(ANCHOR, split.x_val)
+    with pytest.raises(ValueError, match="need a vote_head"):
+        alone.logits(label_vote(0.5), split.x_val)
+    # one neighbour, weight 1: the vote is the label of the nearest bank image in hidden space
+    helped = Predictor(mlp, split, 20, 32, vote_head=make_head("knn", 1))
+    anchors = split.anchor_bank(20)
+    with torch.no_grad():
+        nearest = torch.cdist(mlp.hidden(split.x_val), mlp.hidden(anchors.features)).argmin(1)
+    votes = helped.logits(label_vote(1.0), split.x_val)
+    assert torch.equal(votes.argmax(1), anchors.labels[nearest])
+    # weight 0.5 mixes that vote with the MLP's own probabilities
+    mixed = helped.logits(label_vote(0.5), split.x_val).exp()
+    own = mlp.eval()(split.x_val).softmax(1)
+    assert torch.allclose(mixed, 0.5 * own + 0.5 * votes.exp(), atol=1e-5)
+    assert torch.equal(helped.logits(BATCH, split.x_val), mlp(split.x_val))
+    with pytest.raises(ValueError, match="label_weight must be in"):
+        mlp.predict_anchor(split.x_val, helped.bank("random", "true"), label_weight=1.5)
 
 
 def test_anchor_modes_use_banks_from_the_training_images(split, gnn):

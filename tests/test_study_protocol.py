@@ -5,9 +5,9 @@ import pytest
 
 from cnn2gnn_lib import reproduce
 from cnn2gnn_lib.students import GNN_DESIGNS, MLP_DESIGNS
-from cnn2gnn_lib.study import KD_ROWS, Lab, StageLog, StudyPlan, names, protocol
+from cnn2gnn_lib.study import KD_ROWS, MODES, Lab, StageLog, StudyPlan, names, protocol
 
-TINY = dict(seeds=(0,), teacher_epochs=1, deep_epochs=1, student_epochs=2, sweep_epochs=2,
+TINY = dict(seeds=(0,), final_seeds=(0, 1), teacher_epochs=1, deep_epochs=1, student_epochs=2, sweep_epochs=2,
             hidden=32, s_values=(3, 5), temperatures=(2.0,), alphas=(0.5,), bank_size=100)
 
 
@@ -88,7 +88,21 @@ def test_designs_finals_and_evidence(study, chosen):
         best = max((value, r["design"]) for r in records if r["student"] == kind
                    for value in r["val"].values())
         assert (final["design_val_accuracy"], final["design"]) == best  # chosen on validation
-        assert len(final["per_seed"][0]["predictions"]) == 1000
+        assert len(final["per_seed"][0]["predictions"]) == 1000 and final["seeds"] == [0, 1]
+    # GNN and MLP compared under the same protocols: alone, then the GNN's chosen mode
+    gnn, mlp = designs["finals"]["gnn"], designs["finals"]["mlp"]
+    comparison = designs["finals"]["comparison"]
+    assert (comparison[0]["name"], comparison[0]["gnn"], comparison[0]["mlp"]) == (
+        "alone", "anchor", "batch")
+    assert comparison[-1]["gnn"] == gnn["mode"]
+    if MODES[gnn["mode"]].kind == "vote":  # the MLP gets the same label vote
+        assert comparison[-1]["mlp"] == gnn["mode"] == mlp["mode"]
+        assert mlp["vote_head"]["s"] == chosen["s"]
+    for row in comparison:
+        pairs = [(g["test"][row["gnn"]], m["test"][row["mlp"]])
+                 for g, m in zip(gnn["per_seed"], mlp["per_seed"])]
+        assert row["difference"]["per_seed"] == pytest.approx([g - m for g, m in pairs])
+        assert row["difference"]["verdict"] in ("GNN better", "MLP better", "no difference")
     evidence = designs["finals"]["evidence"]
     assert len(evidence["per_class_gnn"]) == 10 and evidence["test_images"] == 1000
     assert 0 <= evidence["test_batch_homophily"] <= 1
@@ -138,4 +152,5 @@ def test_plans():
     fast, full = StudyPlan.for_budget(True), StudyPlan.for_budget(False)
     assert fast.fast and not full.fast and fast.student_epochs < full.student_epochs
     assert full.seeds == (0, 1, 2) and len(full.s_values) >= 3
+    assert full.final_seeds == (0, 1, 2, 3, 4) and len(fast.final_seeds) < 5
     assert StudyPlan.for_budget(True, seeds=(4,)).seeds == (4,)

@@ -29,6 +29,7 @@ from .. import config
 from .sources import IMAGE_SUFFIXES, DatasetError
 
 LAYOUT = "<root>/{train,test}/<class>/<image>.jpg|png"
+ORDERS = ("shuffled", "folder")
 # The cached tensor files' format; bump it when what they hold changes.
 CACHE_FORMAT = 1
 # Decoded splits of this process, keyed by their cache file's name (the fingerprint).
@@ -141,18 +142,24 @@ def _decode(files_per_class, size: tuple[int, int] | None, desc: str,
 
 def load_split_folder(root: str | os.PathLike, split: str,
                       image_size: int | tuple[int, int] | None = None, cache: bool = True,
-                      progress: bool = True, name: str | None = None):
+                      progress: bool = True, name: str | None = None,
+                      order: str = "shuffled"):
     """Read ``root/<split>/<class>/*`` into ``(uint8 images [N, 3, H, W], labels [N], classes)``.
 
-    Classes are the class folders sorted by name (label 0 is the first); within a class the
-    files are sorted by name, so the dataset order is class after class (never evaluate a
-    batch-dependent model in that order). ``image_size`` (an int for square images) is checked
+    Classes are the class folders sorted by name (label 0 is the first). The folders list
+    class after class; ``order="shuffled"`` (the default) returns the images in one fixed
+    random order instead (a permutation seeded with 0, the same on every machine), as the
+    official CIFAR files are stored, so that consecutive images, and hence the batches of a
+    batch-dependent model, mix classes unless someone sorts them on purpose.
+    ``order="folder"`` keeps the folder order (class after class, files by name). ``image_size`` (an int for square images) is checked
     against every image when given; otherwise all images must match the first. With ``cache`` the
     decoded split is stored in :func:`cnn2gnn_lib.config.cache_dir` under the fingerprint of its
     file list and read from there next time.
     """
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; use one of {ORDERS}")
     root = Path(root).expanduser()
     classes = split_classes(root)
     files_per_class = _listing(root, split, classes)
@@ -189,6 +196,9 @@ def load_split_folder(root: str | os.PathLike, split: str,
         if tuple(images.shape[2:]) != size:
             raise DatasetError(f"{root / split} holds {images.shape[3]}x{images.shape[2]} images, "
                                f"expected {size[1]}x{size[0]}.")
+    if order == "shuffled":
+        permutation = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+        images, labels = images[permutation], labels[permutation]
     return images, labels, classes
 
 

@@ -18,6 +18,11 @@ Inference: *batch mode* is ``student(x)``: a test batch builds its own graph, so
 depends on the other images of its batch. *Anchor mode* (:meth:`GNNStudent.build_anchor_bank`,
 :meth:`GNNStudent.predict_anchor`) connects every image only to its ``s`` nearest images of a
 fixed bank of training images, so a prediction depends on that image alone.
+
+*Label vote*: in anchor mode the bank images' known labels can vote beside the network, weighted
+by the graph that links an image to its bank neighbours. The MLP has the same vote, so that a
+GNN-versus-MLP comparison gives both the same help: its bank is searched in its own hidden space
+``ReLU(W1 x + b1)`` by a graph head of the rule the GNN uses (:meth:`MLPStudent.build_anchor_bank`).
 """
 from __future__ import annotations
 
@@ -54,7 +59,11 @@ def evaluating(model: nn.Module):
 
 
 class Student(nn.Module):
-    """What every student offers the training loop, the inference modes and the measurements."""
+    """What every student offers the training loop, the inference modes and the measurements.
+
+    ``inference_modes`` names what :meth:`predict_anchor` can do beyond ``student(x)``:
+    ``"anchor"`` (the graph joins each image to a bank) and ``"vote"`` (the bank's labels vote).
+    """
 
     head: GraphHead | None = None
     inference_modes: tuple[str, ...] = ("batch",)
@@ -70,7 +79,13 @@ class Student(nn.Module):
 
 
 class MLPStudent(Student):
-    """``Z = W2 ReLU(W1 x + b1) + b2``: the GNN student without a graph (same widths)."""
+    """``Z = W2 ReLU(W1 x + b1) + b2``: the GNN student without a graph (same widths).
+
+    Its predictions never depend on other images. With a bank (:meth:`build_anchor_bank`) the
+    bank's labels can vote beside them, found in its hidden space ``H1 = ReLU(W1 x + b1)``.
+    """
+
+    inference_modes = ("batch", "vote")
 
     def __init__(self, in_features: int, hidden: int, num_classes: int, dropout: float = 0.5):
         super().__init__()
@@ -81,7 +96,60 @@ class MLPStudent(Student):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.in_features)
-        return self.lin2(self.dropout(F.relu(self.lin1(x))))
+        return self.lin2(self.dropout(self.hidden(x)))
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """``H1 = ReLU(W1 x + b1)``: the hidden space in which a label vote finds neighbours."""
+        return F.relu(self.lin1(x))
+
+    @torch.no_grad()
+    def build_anchor_bank(self, bank_x: torch.Tensor, head: GraphHead,
+                          labels: torch.Tensor) -> "AnchorBank":
+        """A bank whose ``labels`` (class indices ``[m]`` or distributions) vote in
+        :meth:`predict_anchor`. ``head`` links an image to its bank neighbours, found in the
+        MLP's hidden space: give it the rule of the GNN the MLP is compared with
+        (``make_head(kind, s, normalization)``), so both get the same help."""
+        _check_input(bank_x, self.in_features)
+        if head is None or labels is None:
+            raise ValueError("an MLP's bank serves only the label vote: it needs a graph head "
+                             "(the rule of the GNN it is compared with) and the bank's labels")
+        if bank_x.shape[0] <= head.s:
+            raise ValueError(f"a bank needs more than s={head.s} images, got {bank_x.shape[0]}")
+        with evaluating(self):
+            hidden = self.hidden(bank_x)
+        labels = _label_distributions(labels, bank_x.shape[0], self.lin2.out_features)
+        return AnchorBank({"hidden": hidden}, None, bank_x.shape[0], labels, vote_head=head)
+
+    @torch.no_grad()
+    def predict_anchor(self, x: torch.Tensor, bank: "AnchorBank", chunk_size: int = BANK_CHUNK,
+                       label_weight: float = 0.0) -> torch.Tensor:
+        """``log((1 - beta) softmax(Z) + beta sum_j a_ij y_j)``: the MLP's own prediction and the
+        labels of its bank neighbours, weighted by the head's graph in hidden space (the same
+        rule as :meth:`GNNStudent.predict_anchor`). ``beta = 0`` gives the plain logits."""
+        _check_input(x, self.in_features)
+        _check_label_weight(label_weight, bank)
+        with evaluating(self):
+            hidden = self.hidden(x)
+            logits = self.lin2(hidden)
+        if label_weight == 0:
+            return logits
+        graph = bank.vote_head.bank_graph(hidden, bank.embeddings["hidden"], chunk_size)
+        return _vote(logits, graph, bank.labels, label_weight)
+
+
+def _check_label_weight(label_weight: float, bank: "AnchorBank") -> None:
+    if not 0 <= label_weight <= 1:
+        raise ValueError(f"label_weight must be in [0, 1], got {label_weight}")
+    if label_weight > 0 and bank.labels is None:
+        raise ValueError("label_weight > 0 needs a bank built with labels "
+                         "(build_anchor_bank(..., labels=...))")
+
+
+def _vote(logits: torch.Tensor, graph: Graph, labels: torch.Tensor, weight: float
+          ) -> torch.Tensor:
+    """Log of ``(1 - weight) softmax(logits) + weight * sum_j a_ij y_j`` (one hop of labels)."""
+    votes = weighted_sum(graph, labels, logits.shape[0])
+    return ((1 - weight) * logits.softmax(1) + weight * votes).clamp_min(1e-12).log()
 
 
 @dataclass
@@ -89,9 +157,10 @@ class AnchorBank:
     """What anchor-mode inference needs of a bank of training images, computed once."""
 
     embeddings: dict[str, torch.Tensor]  # per graph source: where queries look for anchors
-    messages: tuple[torch.Tensor, torch.Tensor]  # X_bank W1 and H1_bank W2
+    messages: tuple[torch.Tensor, torch.Tensor] | None  # X_bank W1, H1_bank W2 (GNN only)
     size: int
     labels: torch.Tensor | None = None  # label distributions of the bank images, [m, classes]
+    vote_head: GraphHead | None = None  # the MLP's: links images to bank rows for the vote
 
 
 class _LayerGraphs:
@@ -127,7 +196,7 @@ class GNNStudent(Student):
     runs message passing and the kNN baseline.
     """
 
-    inference_modes = ("batch", "anchor")
+    inference_modes = ("batch", "anchor", "vote")
 
     def __init__(self, in_features: int, hidden: int, num_classes: int,
                  design: GraphDesign | None = None, *, dropout: float = 0.5,
@@ -249,11 +318,7 @@ class GNNStudent(Student):
         weighted by the graph, vote alongside the network (label propagation over one hop).
         """
         _check_input(x, self.in_features)
-        if not 0 <= label_weight <= 1:
-            raise ValueError(f"label_weight must be in [0, 1], got {label_weight}")
-        if label_weight > 0 and bank.labels is None:
-            raise ValueError("label_weight > 0 needs a bank built with labels "
-                             "(build_anchor_bank(..., labels=...))")
+        _check_label_weight(label_weight, bank)
         with evaluating(self):
             xw1 = self.lin1.transform(x)
             graphs = _LayerGraphs(
@@ -268,9 +333,7 @@ class GNNStudent(Student):
                                                    self.self_weight())
         if label_weight == 0:
             return logits
-        votes = weighted_sum(graphs.last, bank.labels, x.shape[0])
-        probs = (1 - label_weight) * logits.softmax(1) + label_weight * votes
-        return probs.clamp_min(1e-12).log()
+        return _vote(logits, graphs.last, bank.labels, label_weight)
 
 
 def _label_distributions(labels: torch.Tensor | None, size: int, num_classes: int

@@ -7,7 +7,9 @@ A mode is a row of the table :data:`MODES`, never a string to parse:
 * ``anchor-kmeans``: the same against a bank of per-class k-means centres;
 * ``anchor+labels:b`` / ``anchor+teacher-labels:b``: anchor mode in which the anchors' true
   labels (or the teacher's probabilities for them) vote with weight ``b``
-  (:meth:`cnn2gnn_lib.students.GNNStudent.predict_anchor`).
+  (:meth:`cnn2gnn_lib.students.GNNStudent.predict_anchor`). The MLP has these votes too,
+  its neighbours found in its hidden space by the graph rule of the GNN it is compared with
+  (``vote_head`` of :class:`Predictor`), so both students can get the same help.
 
 Chapter 7 of the book ("Results") compares students across these modes; every accuracy comes
 from :func:`cnn2gnn_lib.metrics.accuracy`.
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..graph.heads import GraphHead
 from ..metrics import accuracy
 from ..student_data import StudentData
 from ..students import AnchorBank, Student, predict_batches
@@ -38,7 +41,9 @@ class InferenceMode:
     @property
     def kind(self) -> str:
         """The student capability the mode needs (:attr:`Student.inference_modes`)."""
-        return "batch" if self.bank is None else "anchor"
+        if self.bank is None:
+            return "batch"
+        return "vote" if self.labels is not None and self.label_weight > 0 else "anchor"
 
 
 def label_vote(weight: float, teacher: bool = False) -> InferenceMode:
@@ -66,14 +71,23 @@ class Predictor:
 
     ``data`` supplies the banks (drawn from its training part), ``bank_size`` their size, and
     ``teacher_logits`` (cached on the pool or the whole training split) the teacher's labels.
+    ``vote_head`` gives a student without a graph (the MLP) its label votes: the graph head whose
+    rule links an image to its bank neighbours (that of the GNN it is compared with).
     """
 
     def __init__(self, student: Student, data: StudentData, bank_size: int, batch_size: int,
-                 teacher_logits: torch.Tensor | None = None):
+                 teacher_logits: torch.Tensor | None = None, vote_head: GraphHead | None = None):
         self.student = student.to("cpu").eval()
         self.data, self.bank_size, self.batch_size = data, bank_size, batch_size
         self.teacher_logits = teacher_logits
+        self.vote_head = vote_head
         self._banks: dict[tuple[str, str | None], AnchorBank] = {}
+
+    def modes(self) -> list[InferenceMode]:
+        """The modes this predictor can run: the student's, less the label votes of a student
+        without a graph when no ``vote_head`` was given."""
+        votes = self.student.head is not None or self.vote_head is not None
+        return [mode for mode in modes_of(self.student) if votes or mode.kind != "vote"]
 
     def bank(self, method: str = "random", labels: str | None = None) -> AnchorBank:
         """The student's anchor bank of ``method``, with ``labels`` to vote (or none)."""
@@ -85,12 +99,25 @@ class Predictor:
                 if self.teacher_logits is None:
                     raise ValueError("teacher-label modes need the teacher's logits")
                 values = self.data.teacher_probs(anchors, self.teacher_logits)
-            self._banks[key] = self.student.build_anchor_bank(anchors.features, labels=values)
+            if self.student.head is None:
+                if self.vote_head is None or values is None:
+                    raise ValueError(f"{type(self.student).__name__} has no graph: its bank "
+                                     "serves label votes only, and needs labels and a "
+                                     "vote_head")
+                self._banks[key] = self.student.build_anchor_bank(anchors.features,
+                                                                  self.vote_head, values)
+            else:
+                self._banks[key] = self.student.build_anchor_bank(anchors.features,
+                                                                  labels=values)
         return self._banks[key]
 
     def logits(self, mode: InferenceMode, x: torch.Tensor) -> torch.Tensor:
+        name = type(self.student).__name__
         if mode.kind not in self.student.inference_modes:
-            raise ValueError(f"{type(self.student).__name__} has no {mode.name!r} mode")
+            raise ValueError(f"{name} has no {mode.name!r} mode")
+        if mode.kind == "vote" and self.student.head is None and self.vote_head is None:
+            raise ValueError(f"{name} has no graph: its label votes ({mode.name!r}) need a "
+                             "vote_head")
         if mode.bank is None:
             return predict_batches(self.student, x, self.batch_size)
         bank = self.bank(mode.bank, mode.labels if mode.label_weight > 0 else None)
@@ -100,4 +127,4 @@ class Predictor:
                    modes: list[InferenceMode] | None = None) -> dict[str, float]:
         """``{mode name: accuracy}`` over ``modes`` (default: every mode the student has)."""
         return {mode.name: accuracy(self.logits(mode, x), y)
-                for mode in (modes or modes_of(self.student))}
+                for mode in (modes or self.modes())}

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .. import config, data, training
+from ..graph.heads import GraphHead
 from ..student_data import StudentData, student_pool
 from ..students import Design
 from .inference import Predictor
@@ -32,6 +33,8 @@ class StudyPlan:
     teacher_epochs: int = 20
     deep_epochs: int = 20
     seeds: tuple[int, ...] = (0, 1, 2)
+    # the finals, whose GNN-versus-MLP verdict needs more seeds than a row's spread does
+    final_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     student_epochs: int = 30
     sweep_epochs: int = 10
     hidden: int = 512
@@ -53,7 +56,7 @@ class StudyPlan:
                                       deep_epochs=budget.teacher_epochs,
                                       student_epochs=budget.student_epochs)
         if budget.fast:
-            values.update(sweep_epochs=2, bank_size=500, s_values=(5, 10),
+            values.update(sweep_epochs=2, bank_size=500, s_values=(5, 10), final_seeds=(0, 1, 2),
                           temperatures=(2.0, 4.0), alphas=(0.5, 0.9))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -157,12 +160,14 @@ class Lab:
         return training.student_train_or_load(cfg, logits, self.artifacts, self.root,
                                               self.progress, self.device, split)
 
-    def predictor(self, result: training.StudentResult, teacher_labels: bool = False
-                  ) -> Predictor:
-        """Predictions of a trained student in every mode, with banks of the plan's size."""
+    def predictor(self, result: training.StudentResult, teacher_labels: bool = False,
+                  vote_head: GraphHead | None = None) -> Predictor:
+        """Predictions of a trained student in every mode, with banks of the plan's size
+        (``vote_head``: the graph rule of an MLP's label votes)."""
         cfg = result.config
         return Predictor(result.model, self.bank_data(cfg), self.plan.bank_size,
-                         cfg.batch_size, self.teacher_logits() if teacher_labels else None)
+                         cfg.batch_size, self.teacher_logits() if teacher_labels else None,
+                         vote_head)
 
     def test_split(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat test features and labels (a balanced subset in fast mode), read once."""

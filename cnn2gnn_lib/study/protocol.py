@@ -9,14 +9,16 @@
    mode and, for the GNNs, in anchor mode;
 4. :func:`efficiency`: parameters, FLOPs per image and measured images/s, in one process;
 5. :func:`designs`: every design of the design table judged on validation in every inference
-   mode; the best GNN and MLP designs tested once per seed (:func:`finals`), with the evidence
-   that explains their difference (:func:`evidence`, a stage of its own).
+   mode; the best GNN and MLP designs tested once per final seed (:func:`finals`) under the
+   same protocols and the same help (:func:`comparison_protocols`: each image alone, and the
+   bank's label vote the GNN chose, which the MLP gets too), compared seed by seed
+   (:func:`compare`), with the evidence that explains their difference (:func:`evidence`, a
+   stage of its own).
 
 Every function records its stages as soon as they finish, so an interrupted study resumes.
 """
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
 import torch
@@ -25,16 +27,11 @@ from .. import data, efficiency as cost
 from ..metrics import accuracy
 from ..students import GNN_DESIGNS, MLP_DESIGNS, Design, batch_graph_homophily
 from . import names
+from ..graph.heads import make_head
 from .inference import ANCHOR, BATCH, LABEL_WEIGHTS, MODES, modes_of
 from .lab import Lab
 from .stages import StageLog
-
-
-def mean_std(values: list[float]) -> dict[str, float]:
-    """Mean, sample standard deviation, range and count of per-seed values."""
-    return {"mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values), "n": len(values)}
+from .stats import mean_std, paired_difference
 
 
 def teachers(lab: Lab, log: StageLog) -> dict[str, Any]:
@@ -178,31 +175,70 @@ def _design_record(lab: Lab, kind: str, design: Design, chosen: dict[str, Any]
     return record
 
 
-def finals(lab: Lab, log: StageLog, kind: str, design: Design, mode: str,
-           chosen: dict[str, Any]) -> dict[str, Any]:
-    """The chosen design of ``kind`` on every seed, tested once in its chosen mode."""
+def comparison_protocols(gnn_mode: str) -> list[dict[str, str]]:
+    """How the final GNN and MLP are compared, each protocol giving both the same help.
+
+    Always ``alone``: each test image predicted on its own (the GNN in anchor mode against the
+    bank, the MLP as it is). Then the GNN's chosen mode, if it is another one; when that mode
+    lets the bank's labels vote, the MLP gets the same vote (same bank, same weight, its
+    neighbours found in its hidden space by the GNN's graph rule).
+    """
+    protocols = [{"name": "alone", "gnn": ANCHOR.name, "mlp": BATCH.name,
+                  "help": "none: each test image is predicted on its own"}]
+    mode = MODES[gnn_mode]
+    if mode.kind == "vote":
+        source = "true labels" if mode.labels == "true" else "teacher's probabilities"
+        protocols.append({"name": f"label vote {mode.label_weight:g}", "gnn": gnn_mode,
+                          "mlp": gnn_mode,
+                          "help": f"the bank's {source} vote with weight {mode.label_weight:g}"})
+    elif mode != ANCHOR:
+        protocols.append({"name": gnn_mode, "gnn": gnn_mode, "mlp": BATCH.name,
+                          "help": f"the GNN in {gnn_mode} mode; the MLP needs no graph"})
+    return protocols
+
+
+def finals(lab: Lab, log: StageLog, kind: str, design: Design, modes: list[str],
+           chosen: dict[str, Any], vote_head: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The chosen design of ``kind`` on every final seed, tested once in each of ``modes``
+    (the first is its headline mode). ``vote_head`` (an MLP's) holds the graph rule of its
+    label votes: ``make_head`` keywords."""
     x_test, y_test = lab.test_split()
     per_seed = []
-    for seed in lab.plan.seeds:
+    for seed in lab.plan.final_seeds:
         cfg = lab.design_config(kind, design, chosen, seed, final=True)
 
         def run(cfg=cfg) -> dict[str, Any]:
             result = lab.train(cfg)
-            predictor = lab.predictor(result, teacher_labels=MODES[mode].labels == "teacher")
-            logits = predictor.logits(MODES[mode], x_test)
-            record = {"val_accuracy": result.metrics["val_accuracy"],
-                      "test_accuracy": accuracy(logits, y_test),
-                      "predictions": logits.argmax(1).tolist()}
-            if mode != BATCH.name:
-                record["test_batch_accuracy"] = accuracy(predictor.logits(BATCH, x_test), y_test)
-            return record
+            teacher_labels = any(MODES[m].labels == "teacher" for m in modes)
+            predictor = lab.predictor(result, teacher_labels=teacher_labels,
+                                      vote_head=make_head(**vote_head) if vote_head else None)
+            test, predictions = {}, None
+            for mode in modes:
+                logits = predictor.logits(MODES[mode], x_test)
+                test[mode] = accuracy(logits, y_test)
+                predictions = predictions or logits.argmax(1).tolist()
+            return {"val_accuracy": result.metrics["val_accuracy"],
+                    "test_accuracy": test[modes[0]], "test": test, "predictions": predictions}
 
-        per_seed.append(log.stage(f"final:{design.name}:{mode}:seed={seed}",
-                                  [cfg.to_dict(), mode], run))
-    return {"design": design.name, "student": kind, "mode": mode,
-            "description": design.description, "seeds": list(lab.plan.seeds),
-            "per_seed": per_seed,
-            "test_accuracy": mean_std([r["test_accuracy"] for r in per_seed])}
+        per_seed.append(log.stage(f"final:{design.name}:seed={seed}",
+                                  [cfg.to_dict(), modes, vote_head], run))
+    return {"design": design.name, "student": kind, "mode": modes[0], "modes": modes,
+            "description": design.description, "seeds": list(lab.plan.final_seeds),
+            "per_seed": per_seed, "vote_head": vote_head,
+            "test_accuracy": mean_std([r["test_accuracy"] for r in per_seed]),
+            "test": {mode: mean_std([r["test"][mode] for r in per_seed]) for mode in modes}}
+
+
+def compare(gnn: dict[str, Any], mlp: dict[str, Any], protocols: list[dict[str, str]]
+            ) -> list[dict[str, Any]]:
+    """Per protocol: both students' mean and spread, and their paired per-seed difference."""
+    rows = []
+    for protocol in protocols:
+        g = [r["test"][protocol["gnn"]] for r in gnn["per_seed"]]
+        m = [r["test"][protocol["mlp"]] for r in mlp["per_seed"]]
+        rows.append({**protocol, "gnn_test": mean_std(g), "mlp_test": mean_std(m),
+                     "difference": paired_difference(g, m, ("GNN", "MLP"))})
+    return rows
 
 
 def evidence(lab: Lab, chosen_finals: dict[str, Any], chosen: dict[str, Any],
@@ -247,17 +283,26 @@ def designs(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> dict[str, Any]:
                 f"design:{design.name}", cfg.to_dict(),
                 lambda kind=kind, design=design: _design_record(lab, kind, design, chosen))
     gnn, gnn_mode, gnn_val = _best(records, GNN_DESIGNS)
-    mlp, mlp_mode, mlp_val = _best(records, MLP_DESIGNS)
-    chosen_finals = {"gnn": finals(lab, log, "gnn-learned", gnn, gnn_mode, chosen),
-                     "mlp": finals(lab, log, "mlp", mlp, mlp_mode, chosen)}
+    mlp, _, mlp_val = _best(records, MLP_DESIGNS)
+    protocols = comparison_protocols(gnn_mode)
+    gnn_modes = list(dict.fromkeys([gnn_mode] + [p["gnn"] for p in protocols]))
+    mlp_modes = list(dict.fromkeys([protocols[-1]["mlp"]] + [p["mlp"] for p in protocols]))
+    design = lab.design_config("gnn-learned", gnn, chosen, final=True).design()
+    vote_head = {"kind": design.graph, "s": design.s, "normalization": design.normalization,
+                 "self_loop_weight": design.self_loop_weight}
+    chosen_finals = {"gnn": finals(lab, log, "gnn-learned", gnn, gnn_modes, chosen),
+                     "mlp": finals(lab, log, "mlp", mlp, mlp_modes, chosen, vote_head)}
     chosen_finals["gnn"]["design_val_accuracy"] = gnn_val
     chosen_finals["mlp"]["design_val_accuracy"] = mlp_val
+    chosen_finals["comparison"] = compare(chosen_finals["gnn"], chosen_finals["mlp"], protocols)
     # a stage of its own, keyed by both finals' seed-0 runs: a rewrite needs no checkpoint
-    settings = [lab.design_config("gnn-learned", gnn, chosen, final=True).to_dict(), gnn_mode,
-                lab.design_config("mlp", mlp, chosen, final=True).to_dict(), mlp_mode]
+    settings = [lab.design_config("gnn-learned", gnn, chosen, final=True).to_dict(), gnn_modes,
+                lab.design_config("mlp", mlp, chosen, final=True).to_dict(), mlp_modes,
+                vote_head]
     chosen_finals["evidence"] = log.stage(
         "evidence", settings, lambda: evidence(lab, chosen_finals, chosen, gnn))
     return {"records": list(records.values()), "finals": chosen_finals,
             "label_weights": list(LABEL_WEIGHTS),
             "design_epochs": lab.plan.sweep_epochs, "final_epochs": lab.plan.student_epochs,
-            "chosen_on": "validation split, seed 0; test read once per final seed"}
+            "chosen_on": "validation split, seed 0; test read once per final seed",
+            "compared_on": "the same final seeds, paired; 95% t interval of the difference"}
