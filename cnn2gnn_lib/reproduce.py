@@ -37,13 +37,18 @@ def run_study(plan: StudyPlan, results_dir: str | os.PathLike = "results",
     began, results = time.perf_counter(), log.results
     results.update(machine=versions(), commit=commit(), platform=platform.platform(),
                    mode="fast" if plan.fast else "full", device=str(lab.device))
-    teachers = protocol.teachers(lab, log)
+    teachers = {"teacher": protocol.teacher(lab, log, "teacher")}
+    protocol.teacher_logits(lab, log)
     chosen = protocol.sweeps(lab, log)
     rows = protocol.main_rows(lab, log, chosen)
-    results["efficiency"] = protocol.efficiency(lab, log, chosen)
-    results.update(teachers=teachers, chosen=chosen, students=rows)
+    results.update(chosen=chosen, students=rows)
     if plan.designs:
         results["designs"] = protocol.designs(lab, log, chosen)
+    # the deeper CNN last: only the comparison needs it, so a study cut short (a deep teacher
+    # takes hours on a small CPU) has its students' numbers first
+    teachers["deep"] = protocol.teacher(lab, log, "deep")
+    results["teachers"] = teachers
+    results["efficiency"] = protocol.efficiency(lab, log, chosen)
     results["wall_seconds"] = {"this_run": time.perf_counter() - began,
                                "all_stages": log.stage_seconds()}
     log.save()

@@ -1,8 +1,9 @@
 """The steps of the study's protocol, as plain functions of a :class:`~.lab.Lab` and a
 :class:`~.stages.StageLog`, in the order :func:`cnn2gnn_lib.reproduce.reproduce` runs them.
 
-1. :func:`teachers`: the distilling teacher and a deeper CNN of the same family, evaluated once
-   on the test split; then the teacher's logits on the students' pool;
+1. :func:`teacher`: the distilling teacher, evaluated once on the test split; then
+   :func:`teacher_logits`, its logits on the students' pool (the deeper CNN of the same family,
+   the other :func:`teacher`, is trained after the students: only the comparison needs it);
 2. :func:`sweeps`: ``s``, then ``T``, then ``alpha``, each chosen on the validation split
    (seed 0, short runs, learned-graph GNN with KD), never on test;
 3. :func:`main_rows`: every student kind without and with KD over the seeds, tested in batch
@@ -34,20 +35,32 @@ from .stages import StageLog
 from .stats import mean_std, paired_difference
 
 
-def teachers(lab: Lab, log: StageLog) -> dict[str, Any]:
-    """Train (or load) both teachers, record them, and cache the teacher's logits."""
-    plan, found = lab.plan, {}
-    for role, arch, epochs in (("teacher", plan.teacher_arch, plan.teacher_epochs),
-                               ("deep", plan.deep_arch, plan.deep_epochs)):
-        def record(arch=arch, epochs=epochs) -> dict[str, Any]:
-            result = lab.teacher(arch, epochs)
-            return {"arch": arch, "config": result.config.to_dict(), "metrics": result.metrics,
-                    "history": result.history, "checkpoint": result.path.name}
+def teacher(lab: Lab, log: StageLog, role: str) -> dict[str, Any]:
+    """Train (or load) the ``"teacher"`` (the one that distils) or the ``"deep"`` CNN of the
+    same family, evaluate it once on the test split and record it (one stage)."""
+    plan = lab.plan
+    arch, epochs = {"teacher": (plan.teacher_arch, plan.teacher_epochs),
+                    "deep": (plan.deep_arch, plan.deep_epochs)}[role]
 
-        found[role] = log.stage(f"teacher:{arch}", lab.teacher_config(arch, epochs).to_dict(),
-                                record)
+    def record() -> dict[str, Any]:
+        result = lab.teacher(arch, epochs)
+        return {"arch": arch, "config": result.config.to_dict(), "metrics": result.metrics,
+                "history": result.history, "checkpoint": result.path.name}
+
+    return log.stage(f"teacher:{arch}", lab.teacher_config(arch, epochs).to_dict(), record)
+
+
+def teacher_logits(lab: Lab, log: StageLog) -> None:
+    """Cache the distilling teacher's logits on the students' pool (one stage)."""
     log.stage("teacher-logits", lab.distilling_teacher_config().to_dict(),
               lambda: {"shape": list(lab.teacher_logits().shape)})
+
+
+def teachers(lab: Lab, log: StageLog) -> dict[str, Any]:
+    """Both teachers, then the teacher's logits (what :func:`teacher` and
+    :func:`teacher_logits` do, in one call)."""
+    found = {role: teacher(lab, log, role) for role in ("teacher", "deep")}
+    teacher_logits(lab, log)
     return found
 
 
