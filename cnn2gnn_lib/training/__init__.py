@@ -6,10 +6,13 @@
   and the cached teacher logits (chapter 2, "The CNN teacher");
 * :mod:`~cnn2gnn_lib.training.student`: :class:`StudentConfig` and the student loop with
   weighted loss terms (chapters 5 and 6); :mod:`~cnn2gnn_lib.training.callbacks`: its epoch
-  callbacks (the sparsity schedule, partial checkpoints).
+  callbacks (the sparsity schedule, partial checkpoints);
+* :mod:`~cnn2gnn_lib.training.pretrained`: the teachers shipped with the library, used by
+  :func:`train_or_load` when the requested configuration matches one exactly.
 """
 from ..student_data import StudentData
 from .callbacks import Callback, SaveState, SparsitySchedule
+from . import pretrained
 from .checkpoints import CHECKPOINT_FORMAT, atomic_save, load_checkpoint, versions
 from .student import (StudentConfig, StudentResult, epoch_batches, fit_student, load_student,
                       student_checkpoint_paths, student_train_or_load, train_student)
@@ -21,5 +24,5 @@ __all__ = ["CHECKPOINT_FORMAT", "Callback", "SaveState", "SparsitySchedule", "St
            "StudentData", "StudentResult", "TeacherConfig", "TrainResult", "atomic_save",
            "cache_teacher_logits", "checkpoint_paths", "dataset_fingerprint", "epoch_batches",
            "evaluate", "fit_student", "load_checkpoint", "load_student", "load_teacher",
-           "predict", "student_checkpoint_paths", "student_train_or_load", "train_or_load",
+           "predict", "pretrained", "student_checkpoint_paths", "student_train_or_load", "train_or_load",
            "train_student", "train_teacher", "versions"]

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .. import config, data
 from ..metrics import accuracy, correct
 from ..teachers import ImageClassifier, build_teacher, count_parameters
-from . import precision
+from . import precision, pretrained
 from .checkpoints import (CHECKPOINT_FORMAT, RunResult, atomic_save, load_checkpoint,
                           resumable_state,
                           run_paths, train_or_load_run, versions)
@@ -320,9 +320,16 @@ def train_or_load(cfg: TeacherConfig, device: torch.device | str | None = None,
                   progress: bool = True, monitor: bool = True) -> TrainResult:
     """Load the finished checkpoint of exactly this configuration, or train (resuming if possible).
 
-    A checkpoint whose stored configuration differs from ``cfg`` in any field is never reused.
+    Where no local checkpoint exists, a teacher shipped with the library
+    (:mod:`~cnn2gnn_lib.training.pretrained`) trained with exactly ``cfg`` is used instead of
+    training. A checkpoint whose stored configuration differs from ``cfg`` in any field is never
+    reused.
     """
     final_path, _ = checkpoint_paths(cfg, out_dir)
+    if not final_path.is_file():
+        shipped = pretrained.load_shipped(cfg, device, progress)
+        if shipped is not None:
+            return shipped
 
     def matches(result: TrainResult) -> bool:
         if result.config == cfg and progress:
