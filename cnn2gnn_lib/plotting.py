@@ -16,6 +16,20 @@ from .study import names
 from .study.inference import ANCHOR, BATCH
 
 
+def show_image(ax, image, **imshow_options):
+    """Draw one image ``[C, H, W]`` (tensor or array; uint8 in 0..255 or float in [0, 1]) on
+    ``ax``: one channel in grey, three in colour. Chapters use it so that their figures work for
+    Fashion-MNIST and for colour datasets alike."""
+    image = torch.as_tensor(np.asarray(image))
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"expected an image [1 or 3, H, W], got {tuple(image.shape)}")
+    if image.shape[0] == 1:
+        return ax.imshow(image[0], **{"cmap": "gray", **imshow_options})
+    pixels = image.permute(1, 2, 0)
+    pixels = pixels.float() / 255 if pixels.dtype == torch.uint8 else pixels.float().clamp(0, 1)
+    return ax.imshow(pixels.numpy(), **imshow_options)
+
+
 def show_images(dataset: ImageDataset, per_class: int = 8, seed: int = 0,
                 title: str | None = None):
     """A grid with ``per_class`` images of every class, one row per class, labelled."""

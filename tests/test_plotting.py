@@ -40,3 +40,24 @@ def test_draw_image_graph_puts_a_thumbnail_on_every_node(fmnist_test):
     assert len(thumbnails) == 30
     with pytest.raises(ValueError, match="30 nodes but 29 images"):
         plotting.draw_image_graph(learned, subset.images[:29], subset.targets, subset.classes)
+
+
+def test_show_image_draws_grey_and_colour_images(fmnist_test):
+    import matplotlib.pyplot as plt
+
+    fig, (grey_ax, colour_ax, float_ax) = plt.subplots(1, 3)
+    grey = plotting.show_image(grey_ax, fmnist_test.images[0])
+    assert grey.get_cmap().name == "gray"
+    assert (grey.get_array() == fmnist_test.images[0, 0].numpy()).all()
+    rgb = torch.stack([fmnist_test.images[0, 0], torch.zeros(28, 28, dtype=torch.uint8),
+                       fmnist_test.images[1, 0]])
+    colour = plotting.show_image(colour_ax, rgb).get_array()
+    assert colour.shape == (28, 28, 3) and colour.max() <= 1.0
+    assert torch.allclose(torch.as_tensor(colour[..., 0]),
+                          fmnist_test.images[0, 0].float() / 255)
+    # floats outside [0, 1] (propagated or standardised pixels) are clipped, not wrapped
+    clipped = plotting.show_image(float_ax, torch.full((3, 4, 4), 1.7)).get_array()
+    assert clipped.max() == 1.0
+    with pytest.raises(ValueError, match=r"\[1 or 3, H, W\]"):
+        plotting.show_image(grey_ax, torch.zeros(2, 4, 4))
+    plt.close(fig)
