@@ -1,4 +1,4 @@
-"""Does ``torch.compile`` speed up teacher training on this machine? Eager and compiled, side by side.
+"""Does ``torch.compile`` speed up teacher training here? Eager and compiled, side by side.
 
 Trains the same ResNet (same seed, same batches, same augmentation) for a number of SGD steps
 twice in one process: once eager and once through ``torch.compile`` (inductor). Prints, for

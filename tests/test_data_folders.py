@@ -54,7 +54,8 @@ def test_tree_loads_by_registered_name(tmp_path, fmnist_test):
     train, test = (data.ImageDataset(*part[:2], info, split)
                    for part, split in ((train, "train"), (test, "test")))
     assert train.images.shape == (15, 3, 28, 28) and test.images.shape == (6, 3, 28, 28)
-    assert train.class_counts().tolist() == [5, 5, 5] and test.targets.tolist() == [0, 0, 1, 1, 2, 2]
+    assert train.class_counts().tolist() == [5, 5, 5]
+    assert test.targets.tolist() == [0, 0, 1, 1, 2, 2]
     # grey PNGs become three equal channels holding the original pixels, in file-name order
     first = (fmnist_test.targets == 0).nonzero()[0, 0]
     assert torch.equal(train.images[0, 2], fmnist_test.images[first, 0])

@@ -7,8 +7,9 @@ from cnn2gnn_lib import reproduce
 from cnn2gnn_lib.students import GNN_DESIGNS, MLP_DESIGNS
 from cnn2gnn_lib.study import KD_ROWS, MODES, Lab, StageLog, StudyPlan, names, protocol
 
-TINY = dict(seeds=(0,), final_seeds=(0, 1), teacher_epochs=1, deep_epochs=1, student_epochs=2, sweep_epochs=2,
-            hidden=32, s_values=(3, 5), temperatures=(2.0,), alphas=(0.5,), bank_size=100)
+TINY = dict(seeds=(0,), final_seeds=(0, 1), teacher_epochs=1, deep_epochs=1, student_epochs=2,
+            sweep_epochs=2, hidden=32, s_values=(3, 5), temperatures=(2.0,), alphas=(0.5,),
+            bank_size=100)
 
 
 @pytest.fixture(scope="module")

@@ -151,7 +151,8 @@ def load_split_folder(root: str | os.PathLike, split: str,
     random order instead (a permutation seeded with 0, the same on every machine), as the
     official CIFAR files are stored, so that consecutive images, and hence the batches of a
     batch-dependent model, mix classes unless someone sorts them on purpose.
-    ``order="folder"`` keeps the folder order (class after class, files by name). ``image_size`` (an int for square images) is checked
+    ``order="folder"`` keeps the folder order (class after class, files by name).
+    ``image_size`` (an int for square images) is checked
     against every image when given; otherwise all images must match the first. With ``cache`` the
     decoded split is stored in :func:`cnn2gnn_lib.config.cache_dir` under the fingerprint of its
     file list and read from there next time.

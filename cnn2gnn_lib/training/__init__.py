@@ -24,5 +24,5 @@ __all__ = ["CHECKPOINT_FORMAT", "Callback", "SaveState", "SparsitySchedule", "St
            "StudentData", "StudentResult", "TeacherConfig", "TrainResult", "atomic_save",
            "cache_teacher_logits", "checkpoint_paths", "dataset_fingerprint", "epoch_batches",
            "evaluate", "fit_student", "load_checkpoint", "load_student", "load_teacher",
-           "predict", "pretrained", "student_checkpoint_paths", "student_train_or_load", "train_or_load",
-           "train_student", "train_teacher", "versions"]
+           "predict", "pretrained", "student_checkpoint_paths", "student_train_or_load",
+           "train_or_load", "train_student", "train_teacher", "versions"]
