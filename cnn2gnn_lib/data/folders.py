@@ -140,6 +140,25 @@ def _decode(files_per_class, size: tuple[int, int] | None, desc: str,
     return images, labels
 
 
+def _read_cache(path: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
+    if not path.is_file():
+        return None
+    try:
+        stored = torch.load(path, weights_only=True)
+        return stored["images"], stored["labels"]
+    except Exception as error:  # a damaged cache is decoded again, never trusted
+        print(f"ignoring damaged cache {path.name} ({type(error).__name__}); decoding again")
+        return None
+
+
+def _write_cache(path: Path, content: dict) -> None:
+    """Write through a temporary file, so an interrupted write never leaves half a cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(content, partial)
+    os.replace(partial, path)
+
+
 def load_split_folder(root: str | os.PathLike, split: str,
                       image_size: int | tuple[int, int] | None = None, cache: bool = True,
                       progress: bool = True, name: str | None = None,
@@ -152,9 +171,8 @@ def load_split_folder(root: str | os.PathLike, split: str,
     official CIFAR files are stored, so that consecutive images, and hence the batches of a
     batch-dependent model, mix classes unless someone sorts them on purpose.
     ``order="folder"`` keeps the folder order (class after class, files by name).
-    ``image_size`` (an int for square images) is checked
-    against every image when given; otherwise all images must match the first. With ``cache`` the
-    decoded split is stored in :func:`cnn2gnn_lib.config.cache_dir` under the fingerprint of its
+    ``image_size`` (an int for square images) is checked against every image when given;
+    otherwise all images must match the first. With ``cache`` the decoded split is stored in :func:`cnn2gnn_lib.config.cache_dir` under the fingerprint of its
     file list and read from there next time.
     """
     if split not in ("train", "test"):
@@ -165,33 +183,22 @@ def load_split_folder(root: str | os.PathLike, split: str,
     classes = split_classes(root)
     files_per_class = _listing(root, split, classes)
     key = f"splitfolder-{_fingerprint(root, split, files_per_class)}"
-    if key in _MEMORY:
-        images, labels, _ = _MEMORY[key]
-    else:
+    if key not in _MEMORY:
         cache_file = config.cache_dir() / f"{key}.pt"
-        images = labels = None
-        if cache and cache_file.is_file():
-            try:
-                stored = torch.load(cache_file, weights_only=True)
-                images, labels = stored["images"], stored["labels"]
-            except Exception as error:  # a damaged cache is decoded again, never trusted
-                print(f"ignoring damaged cache {cache_file.name} ({type(error).__name__}); "
-                      "decoding again")
-        if images is None:
+        found = _read_cache(cache_file) if cache else None
+        if found is None:
             size = (image_size, image_size) if isinstance(image_size, int) else image_size
             began = time.perf_counter()
-            images, labels = _decode(files_per_class, size,
-                                     f"decoding {name or root.name} {split}", progress)
+            found = _decode(files_per_class, size, f"decoding {name or root.name} {split}",
+                            progress)
             if progress:
-                print(f"decoded {len(labels)} {split} images of {name or root} in "
+                print(f"decoded {len(found[1])} {split} images of {name or root} in "
                       f"{time.perf_counter() - began:.1f} s" + (" (cached)" if cache else ""))
             if cache:
-                from ..training.checkpoints import atomic_save
-
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                atomic_save({"images": images, "labels": labels, "classes": list(classes)},
-                            cache_file)
-        _MEMORY[key] = (images, labels, classes)
+                _write_cache(cache_file, {"images": found[0], "labels": found[1],
+                                          "classes": list(classes)})
+        _MEMORY[key] = (*found, classes)
+    images, labels, _ = _MEMORY[key]
     if image_size is not None:
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         if tuple(images.shape[2:]) != size:
