@@ -16,6 +16,7 @@ chapter announces are the ones measured on this project's machine, never typed b
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import platform
@@ -78,8 +79,8 @@ def header(name: str, timings: dict) -> str:
     colab = f"https://colab.research.google.com/github/{github}/blob/{branch}/notebooks/{name}"
     t = timings.get(name, {})
     machine = t.get("machine", "this project's 2-core CPU machine")
-    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"({colab})\n\n"
+    # a text link, not Colab's badge image: the built book loads nothing from another host
+    return (f"**[Open this chapter in Colab]({colab})**\n\n"
             f"**Time to run** (measured by `scripts/notebooks.py run` on {machine}): "
             f"fast mode {_minutes(t.get('fast_seconds'))}, full mode "
             f"{_minutes(t.get('full_seconds'))} (reusing the checkpoints of earlier chapters "
@@ -146,6 +147,48 @@ def _instructors_page(timings: dict) -> str:
     return f"{head}{TABLE_START}\n{timings_table(timings)}\n{TABLE_END}{tail}"
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _widget_text(model_id: str, states: dict) -> str | None:
+    """The final text of a tqdm progress bar saved as a widget: ``left|bar|right``."""
+    box = states.get(model_id, {}).get("state", {})
+    parts = [states.get(child.replace("IPY_MODEL_", ""), {}).get("state", {})
+             for child in box.get("children", [])]
+    if len(parts) != 3:
+        return None
+    left, progress, right = parts
+    total = progress.get("max") or 1
+    filled = int(10 * min(1.0, (progress.get("value") or 0) / total))
+    text = f"{left.get('value', '')}|{'█' * filled}{' ' * (10 - filled)}|{right.get('value', '')}"
+    return html.unescape(text).replace("\xa0", " ")
+
+
+def textify_widgets(nb) -> int:
+    """Replace progress-bar widgets in the outputs by their final text (what a reader of the
+    built book can see: a saved widget renders as an empty box). Returns how many changed."""
+    states = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json",
+                                                 {}).get("state", {})
+    changed = 0
+    for cell in nb.cells:
+        for index, output in enumerate(cell.get("outputs", [])):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view is None:
+                continue
+            text = _widget_text(view["model_id"], states) or output["data"].get("text/plain", "")
+            cell.outputs[index] = nbformat.v4.new_output("stream", name="stderr",
+                                                         text=f"{text}\n")
+            changed += 1
+    if changed:
+        nb.metadata.pop("widgets", None)
+    return changed
+
+
+def _has_widgets(nb) -> bool:
+    return any(WIDGET_VIEW in output.get("data", {})
+               for cell in nb.cells for output in cell.get("outputs", []))
+
+
 def sync() -> None:
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
     page = _instructors_page(timings)
@@ -162,6 +205,8 @@ def sync() -> None:
         if not _metadata_in_sync(nb):
             nb.metadata.update(COLAB_METADATA)
             changed = True
+        if textify_widgets(nb):
+            changed = True
         if changed:
             nbformat.write(nb, path)
             print(f"synced {path.name}")
@@ -177,6 +222,8 @@ def check() -> int:
                 stale.append(f"{path.name}: cell {tag!r}")
         if not _metadata_in_sync(nb):
             stale.append(f"{path.name}: Colab metadata (GPU runtime)")
+        if _has_widgets(nb):
+            stale.append(f"{path.name}: progress-bar widgets in the outputs (shown as text)")
     if _instructors_page(timings) != INSTRUCTORS.read_text():
         stale.append("book/instructors.md: timings table")
     for line in stale:

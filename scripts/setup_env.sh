@@ -2,6 +2,7 @@
 # Set up everything the book needs on a fresh Debian/Ubuntu machine (idempotent):
 #   1. the Debian package dataset-fashion-mnist (the offline copy of Fashion-MNIST),
 #   2. Debian's chromium and chromium-driver (the headless browser test of the rendered book),
+#      and MathJax from the npm registry into book/_static/mathjax (formulas render offline),
 #   3. a virtual environment in $VENV (default .venv) with the exact locked packages,
 #   4. the companion library installed in editable mode.
 # Re-running does nothing when the lock file has not changed since the last install.
@@ -34,6 +35,12 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   echo "setup: installing Debian packages chromium and chromium-driver (the book's browser test)"
   install_debian chromium chromium-driver || echo "setup: continuing; the browser test will be skipped." >&2
 fi
+
+if ! command -v npm >/dev/null; then
+  echo "setup: installing Debian package npm (fetches MathJax, so the book renders formulas offline)"
+  install_debian npm || echo "setup: continuing; without MathJax the book shows formulas as TeX." >&2
+fi
+bash scripts/fetch_mathjax.sh || echo "setup: MathJax could not be fetched; formulas will show as TeX." >&2
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating virtual environment $VENV"

@@ -3,8 +3,9 @@
 Builds the book (committed notebook outputs, warnings as errors) into a temporary folder, serves
 it on localhost and fails on: a page that does not load, a local image that does not render, a
 JavaScript error from the book's own files, an internal link to a missing page or anchor, or a
-chapter page without its Colab launch button. Resources on other hosts (MathJax's CDN, the Colab
-badge) cannot load on an offline machine and are not judged here.
+chapter page without its Colab launch button, a formula left as raw TeX (MathJax is served by
+the book itself), a progress bar saved as an (empty) widget, or anything loaded from another
+host: the built book must work offline.
 
 Needs Debian's `chromium` and `chromium-driver` (scripts/setup_env.sh installs them); CI sets
 CNN2GNN_REQUIRE_BROWSER=1 so that a missing browser fails instead of skipping.
@@ -106,6 +107,45 @@ def _pages(html: Path) -> list[str]:
     return pages
 
 
+# TeX left unrendered in the visible text (code and rendered formulas excluded): \( \[ $$, or
+# a $...$ span holding a backslash command
+RAW_TEX = re.compile(r"\\\(|\\\[|\$\$|\$[^$\n]{0,80}\\[A-Za-z]+[^$\n]{0,80}\$")
+
+
+def _offline_problems(browser, page: str, base: str) -> list[str]:
+    """Formulas rendered by the local MathJax, no widgets, nothing fetched from elsewhere."""
+    problems = []
+    typeset = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) "
+        "{ done('no MathJax'); return; }"
+        "MathJax.startup.promise.then(() => done('ok'), e => done('failed: ' + e));")
+    if typeset not in ("ok", "no MathJax"):  # Sphinx adds MathJax only to pages with maths
+        problems.append(f"{page}: MathJax did not typeset ({typeset})")
+    text = browser.execute_script(
+        "const copy = document.querySelector('main, article, body').cloneNode(true);"
+        "copy.querySelectorAll('pre, code, mjx-container, script, style')"
+        ".forEach(e => e.remove());"
+        "return copy.textContent;")
+    for match in RAW_TEX.finditer(text):
+        problems.append(f"{page}: raw TeX in the text: {match.group(0)[:60]!r}")
+    widgets = browser.execute_script(
+        "return document.querySelectorAll('.jupyter-widgets, "
+        "script[type=\"application/vnd.jupyter.widget-view+json\"]').length;")
+    if widgets:
+        problems.append(f"{page}: {widgets} saved widget(s), which render empty")
+    remote = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name);")
+    remote += browser.execute_script(
+        "return [...document.querySelectorAll('script[src], img[src], iframe[src], "
+        "link[rel=stylesheet][href], link[rel=preload][href], link[rel=icon][href]')]"
+        ".map(e => e.src || e.href);")
+    for url in sorted(set(remote)):
+        if re.match(r"https?://", url) and not url.startswith(base):
+            problems.append(f"{page}: loads {url} from another host")
+    return problems
+
+
 def test_every_page_renders_cleanly(site, browser):
     html, base = site
     pages = _pages(html)
@@ -134,6 +174,7 @@ def test_every_page_renders_cleanly(site, browser):
             benign = any(text in message for text in BENIGN)
             if entry["level"] == "SEVERE" and not external and not benign:
                 problems.append(f"{page}: JavaScript error: {message[:300]}")
+        problems += _offline_problems(browser, page, base)
         raw_tables = browser.execute_script(  # a Markdown table printed by a cell, as text
             "return [...document.querySelectorAll('p')].filter("
             "p => /^\\|.*\\|\\s*$/m.test(p.innerText)).length;")
@@ -163,6 +204,20 @@ def test_every_page_renders_cleanly(site, browser):
             elif not any(page.replace(".html", ".ipynb") in h for h in colab):
                 problems.append(f"{page}: the Colab button opens another notebook: {colab[0]}")
     assert not problems, "\n".join(problems)
+
+
+def test_formulas_render_with_the_books_own_mathjax(site, browser):
+    html, base = site
+    _load(browser, urljoin(base, "notebooks/05_gnn_student.html"))
+    state = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "MathJax.startup.promise.then(() => done([document.querySelectorAll('mjx-container')"
+        ".length, [...document.scripts].map(s => s.src).filter(s => /mathjax/i.test(s))]));")
+    formulas, sources = state
+    assert formulas >= 2, "chapter 5's formulas were not rendered"
+    assert sources and all(src.startswith(base) and "_static/mathjax/" in src
+                           for src in sources), sources
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
 
 
 def test_figures_are_png_images_on_the_chapter_pages(site, browser):

@@ -21,6 +21,30 @@ def test_generated_cells_are_in_sync():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_saved_progress_widgets_become_their_final_text():
+    import nbformat
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import notebooks as tool
+    finally:
+        sys.path.pop(0)
+    nb = nbformat.v4.new_notebook()
+    view = {"model_id": "box", "version_major": 2, "version_minor": 0}
+    nb.cells.append(nbformat.v4.new_code_cell("train()", outputs=[nbformat.v4.new_output(
+        "display_data", data={tool.WIDGET_VIEW: view, "text/plain": "MLPStudent:   0%| | 0/30"})]))
+    state = {"box": {"state": {"children": ["IPY_MODEL_l", "IPY_MODEL_p", "IPY_MODEL_r"]}},
+             "l": {"state": {"value": "MLPStudent: 100%"}},
+             "p": {"state": {"value": 30, "max": 30}},
+             "r": {"state": {"value": "&nbsp;30/30 [00:53&lt;00:00]"}}}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
+    assert tool._has_widgets(nb) and tool.textify_widgets(nb) == 1
+    (output,) = nb.cells[0].outputs
+    assert output.output_type == "stream"
+    assert output.text == "MLPStudent: 100%|██████████| 30/30 [00:53<00:00]\n"
+    assert "widgets" not in nb.metadata and not tool._has_widgets(nb)
+
+
 def test_every_chapter_is_in_the_table_of_contents():
     toc = (ROOT / "_toc.yml").read_text()
     assert CHAPTERS
@@ -35,7 +59,7 @@ def test_chapter_structure(path):
     text = lambda cell: "".join(cell["source"])  # noqa: E731
     assert cells[0]["cell_type"] == "markdown" and text(cells[0]).startswith("# ")
     assert "What you will learn" in text(cells[0]) and "Prerequisites" in text(cells[0])
-    assert "colab-badge.svg" in text(cells[1]) and "Time to run" in text(cells[1])
+    assert "Open this chapter in Colab" in text(cells[1]) and "Time to run" in text(cells[1])
     code = [c for c in cells if c["cell_type"] == "code"]
     assert "setup" in code[0]["metadata"].get("tags", [])
     exercises = "".join(text(c) for c in cells if c["cell_type"] == "markdown")

@@ -14,6 +14,8 @@ def test_the_pages_workflow_builds_and_deploys_the_book():
     build, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
     runs = " ".join(step.get("run", "") for step in build["steps"])
     assert "jupyter-book build ." in runs and "requirements-lock.txt" in runs
+    # MathJax is fetched before the build: the published book serves it itself
+    assert runs.index("scripts/fetch_mathjax.sh") < runs.index("jupyter-book build .")
     upload = next(s for s in build["steps"] if "upload-pages-artifact" in s.get("uses", ""))
     assert upload["with"]["path"] == "_build/html"
     assert deploy["needs"] == "build"
