@@ -17,6 +17,8 @@ from .study.names import STUDENT_NAMES, TEST_ANCHOR, TEST_BATCH
 
 # where an editable install (a clone of the book's repository) keeps the committed results
 REPOSITORY_RESULTS = Path(__file__).resolve().parent.parent / "results"
+# summaries of the committed studies, shipped as package data (ship_summary)
+SHIPPED_RESULTS = Path(__file__).resolve().parent / "shipped_results"
 
 # the label-vote mode the design figure shows beside batch and anchor mode
 DESIGN_FIGURE_MODES = (BATCH.name, ANCHOR.name, label_vote(0.5).name)
@@ -115,13 +117,42 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """What the book reads of a finished study: everything but the per-image predictions and
+    the stages' stored records (kept in ``results.json`` to resume and to rebuild sections)."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("predictions", "path")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    slim = strip({k: v for k, v in results.items() if k != "stages"})
+    slim["stages"] = {name: {"seconds": stage["seconds"]}
+                      for name, stage in results.get("stages", {}).items()}
+    return slim
+
+
+def ship_summary(results: dict[str, Any], folder: str | Path | None = None) -> Path:
+    """Write the :func:`summary` of a finished study into the package
+    (``cnn2gnn_lib/shipped_results/<dataset>.json``), so a pip-installed library, on Colab
+    say, shows the committed study."""
+    if "wall_seconds" not in results:
+        raise ValueError("the study is not finished; only finished studies ship")
+    path = Path(folder or SHIPPED_RESULTS) / f"{dataset_info(results['plan']['dataset']).name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary(results), indent=1) + "\n")
+    return path
+
+
 def load_results(dataset: str = "fashion-mnist", results_dir: str | Path | None = None
                  ) -> dict[str, Any]:
     """``results/<dataset>/results.json`` as written by the reproduction command.
 
     Looks in ``results_dir``, then ``$CNN2GNN_RESULTS``, ``./results``, ``../results`` (a
     notebook in ``notebooks/``) and the results folder of the repository this library was
-    installed from. Raises ``FileNotFoundError`` naming every place it looked.
+    installed from; then the summary shipped with the library (:func:`ship_summary`). Raises
+    ``FileNotFoundError`` naming every place it looked.
     """
     name = dataset_info(dataset).name
     places = [Path(p) for p in (results_dir, os.environ.get("CNN2GNN_RESULTS")) if p]
@@ -132,6 +163,12 @@ def load_results(dataset: str = "fashion-mnist", results_dir: str | Path | None 
             results = json.loads(path.read_text())
             results["path"] = str(path)
             return results
+    shipped = SHIPPED_RESULTS / f"{name}.json"
+    if results_dir is None and shipped.is_file():
+        results = json.loads(shipped.read_text())
+        results["path"] = f"{shipped.name}, shipped with cnn2gnn_lib (the committed study)"
+        return results
+    places.append(SHIPPED_RESULTS)
     looked = ", ".join(str(p / name / "results.json") for p in places)
     raise FileNotFoundError(f"no results of the {name} study in {looked}; run `python -m "
                             f"cnn2gnn_lib reproduce --dataset {name}` (add --fast for a "

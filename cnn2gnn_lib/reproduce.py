@@ -5,7 +5,9 @@ writes, under ``results/<dataset>/``:
 
 * ``results.json``: every number, with the machine, versions, seeds, commit and the wall time of
   every stage (:class:`~cnn2gnn_lib.study.stages.StageLog`);
-* ``results.md`` and the plots (:mod:`cnn2gnn_lib.report`), generated from ``results.json``.
+* ``results.md`` and the plots (:mod:`cnn2gnn_lib.report`), generated from ``results.json``;
+* in the repository's own ``results/``, also the summary shipped with the library
+  (``cnn2gnn_lib/shipped_results/<dataset>.json``), which chapter 7 reads on Colab.
 
 Every stage is recorded as soon as it finishes and checkpoints go to the artifacts folder, so
 running the command again skips finished stages and resumes interrupted training. Chapter 7 of
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import dataset_info
-from .report import write_report
+from .report import REPOSITORY_RESULTS, ship_summary, write_report
 from .students import GNN_DESIGNS, MLP_DESIGNS, Design  # noqa: F401  (the design table)
 from .study import KD_ROWS, LABEL_WEIGHTS, Lab, StageLog, StudyPlan, protocol  # noqa: F401
 from .study.stages import commit
@@ -53,6 +55,8 @@ def run_study(plan: StudyPlan, results_dir: str | os.PathLike = "results",
                                "all_stages": log.stage_seconds()}
     log.save()
     write_report(results, folder)
+    if folder.resolve().parent == REPOSITORY_RESULTS.resolve():
+        ship_summary(results)  # the committed study travels with the library (Colab)
     return results
 
 

@@ -22,3 +22,35 @@ def test_load_results_finds_the_study_and_names_where_it_looked(tmp_path, monkey
     assert report.load_results("fashion-mnist")["path"] == found["path"]
     with pytest.raises(ValueError, match="unknown dataset"):
         report.load_results("imagenet-22k")
+
+
+def test_load_results_falls_back_to_the_shipped_summary(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CNN2GNN_RESULTS", raising=False)
+    monkeypatch.setattr(report, "REPOSITORY_RESULTS", tmp_path / "no-repository")
+    shipped = tmp_path / "shipped"
+    monkeypatch.setattr(report, "SHIPPED_RESULTS", shipped)
+    with pytest.raises(FileNotFoundError, match="shipped"):
+        report.load_results("fashion-mnist")
+    study = {"plan": {"dataset": "fashion-mnist"}, "wall_seconds": {"all_stages": 1.0},
+             "stages": {"final:x": {"seconds": 2.0, "record": {"predictions": [1, 2]}}},
+             "designs": {"finals": {"gnn": {"per_seed": [{"predictions": [3], "test": 0.5}]}}}}
+    report.ship_summary(study)
+    found = report.load_results("fashion-mnist")
+    assert "shipped with cnn2gnn_lib" in found["path"]
+    assert found["stages"] == {"final:x": {"seconds": 2.0}}
+    assert found["designs"]["finals"]["gnn"]["per_seed"] == [{"test": 0.5}]
+    with pytest.raises(ValueError, match="not finished"):
+        report.ship_summary({"plan": {"dataset": "fashion-mnist"}})
+
+
+def test_the_shipped_summaries_are_those_of_the_committed_studies():
+    """A study rewritten in results/ without reshipping fails here: run
+    scripts/ship_results.py (reproduce does it itself when it writes into results/)."""
+    for path in sorted(report.REPOSITORY_RESULTS.glob("*/results.json")):
+        results = json.loads(path.read_text())
+        if "wall_seconds" not in results:
+            continue
+        shipped = report.SHIPPED_RESULTS / f"{path.parent.name}.json"
+        assert json.loads(shipped.read_text()) == report.summary(results), path
+        assert report.markdown(json.loads(shipped.read_text())) == report.markdown(results)
