@@ -88,6 +88,52 @@ def stage_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def load_all_results(results_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Every finished study that :func:`load_results` can find, by dataset name (the datasets
+    of :data:`~cnn2gnn_lib.data.DATASETS`, in its order)."""
+    from .data import DATASETS
+
+    found = {}
+    for name in DATASETS:
+        try:
+            results = load_results(name, results_dir)
+        except FileNotFoundError:
+            continue
+        if "wall_seconds" in results:  # a study still running has no sections yet
+            found[name] = results
+    return found
+
+
+def overview_table(studies: dict[str, dict[str, Any]]) -> str:
+    """The datasets side by side: the teachers, each student row with its seed spread, and the
+    final GNN-versus-MLP verdicts (one column per dataset)."""
+    names = list(studies)
+    header = ["| | " + " | ".join(dataset_info(n).display_name for n in names) + " |",
+              "|---|" + "---|" * len(names)]
+    rows: dict[str, list[str]] = {}
+
+    def put(label: str, column: int, value: str) -> None:
+        rows.setdefault(label, ["-"] * len(names))[column] = value
+
+    for column, results in enumerate(studies.values()):
+        for role, record in results["teachers"].items():
+            label = ("teacher" if role == "teacher" else "deeper CNN") + f" ({record['arch']})"
+            put(label, column, f"{100 * record['metrics']['test_accuracy']:.2f}")
+        for row in results["students"]:
+            name = f"{STUDENT_NAMES[row['student']]}{' + KD' if row['kd'] else ''}"
+            put(f"{name}, batch mode", column, _pct(row.get(TEST_BATCH)))
+            if TEST_ANCHOR in row:
+                put(f"{name}, anchor mode", column, _pct(row.get(TEST_ANCHOR)))
+        for comparison in results.get("designs", {}).get("finals", {}).get("comparison", []):
+            d = comparison["difference"]
+            interval = "" if d["ci"] is None else (f" [{100 * d['ci'][0]:+.2f}, "
+                                                    f"{100 * d['ci'][1]:+.2f}]")
+            put(f"final GNN - MLP, {comparison['name']} (points, 95% interval)", column,
+                f"{100 * d['mean']:+.2f}{interval}: {d['verdict']}")
+    body = [f"| {label} | " + " | ".join(values) + " |" for label, values in rows.items()]
+    return "\n".join(header + body)
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The Markdown report of a finished study."""
     plan, chosen = results["plan"], results["chosen"]

@@ -54,3 +54,27 @@ def test_the_shipped_summaries_are_those_of_the_committed_studies():
         shipped = report.SHIPPED_RESULTS / f"{path.parent.name}.json"
         assert json.loads(shipped.read_text()) == report.summary(results), path
         assert report.markdown(json.loads(shipped.read_text())) == report.markdown(results)
+
+
+def test_overview_puts_the_datasets_side_by_side(tmp_path):
+    committed = json.loads((report.SHIPPED_RESULTS / "fashion-mnist.json").read_text())
+    colour = json.loads(json.dumps(committed))
+    colour["plan"]["dataset"] = "cifar10-jpeg"
+    colour["designs"]["finals"]["comparison"] = [{
+        "name": "alone", "difference": {"mean": -0.012, "ci": [-0.03, 0.006],
+                                        "verdict": "no difference"}}]
+    for name, study in (("fashion-mnist", committed), ("cifar10-jpeg", colour)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(study))
+    (tmp_path / "cifar100").mkdir()  # a study still running: no sections, left out
+    (tmp_path / "cifar100" / "results.json").write_text(json.dumps({"plan": {}}))
+    studies = report.load_all_results(tmp_path)
+    assert list(studies) == ["fashion-mnist", "cifar10-jpeg"]
+    table = report.overview_table(studies).splitlines()
+    assert table[0] == "| | fashion-mnist | CIFAR-10 (JPEG copy) |"
+    teacher = next(line for line in table if line.startswith("| teacher (resnet20)"))
+    accuracy = 100 * committed["teachers"]["teacher"]["metrics"]["test_accuracy"]
+    assert teacher == f"| teacher (resnet20) | {accuracy:.2f} | {accuracy:.2f} |"
+    verdict = next(line for line in table if "final GNN - MLP, alone" in line)
+    assert verdict.endswith("| - | -1.20 [-3.00, +0.60]: no difference |")
+    assert sum("MLP + KD, batch mode" in line for line in table) == 1

@@ -100,7 +100,9 @@ TrainResult = RunResult  # a trained or loaded teacher: model, config, history, 
 
 
 def _use_channels_last(device: torch.device) -> bool:
-    # channels-last convolutions are about 1.3x faster on this project's CPUs and on CUDA
+    # channels-last convolutions are about 1.3x faster on this project's CPUs and on CUDA.
+    # torch.compile is not used: on the 2-core CPU it trained ResNet-20 at 0.90x the eager
+    # speed after a 74 s compile (benchmarks/bench_teacher_compile.py, 2026-11-26).
     return device.type in ("cpu", "cuda")
 
 

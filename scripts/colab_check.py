@@ -1,0 +1,73 @@
+"""Run every chapter as a reader on default Colab would: each notebook copied alone into an empty
+folder (no checkpoints, no results/, no data cache) and executed in fast mode with the library
+as pip installed it. Run by scripts/colab_check.sh inside its Python 3.13 environment.
+
+Prints one line per chapter with its cold time; exits 1 if any chapter fails.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(path: Path) -> tuple[bool, float, str]:
+    with tempfile.TemporaryDirectory(prefix="colab-") as folder:
+        notebook = Path(shutil.copy(path, folder))
+        env_folder = Path(folder)
+        os.environ.update(CNN2GNN_FAST="1", CNN2GNN_ARTIFACTS=str(env_folder / "artifacts"),
+                          CNN2GNN_CACHE=str(env_folder / "cache"),
+                          MPLBACKEND="module://matplotlib_inline.backend_inline")
+        os.environ.pop("CNN2GNN_DATA", None)
+        os.environ.pop("CNN2GNN_RESULTS", None)
+        nb = nbformat.read(notebook, as_version=4)
+        began = time.perf_counter()
+        try:
+            NotebookClient(nb, timeout=1200, kernel_name="python3",
+                           resources={"metadata": {"path": folder}}).execute()
+            return True, time.perf_counter() - began, ""
+        except Exception as error:  # report and go on with the other chapters
+            return False, time.perf_counter() - began, f"{type(error).__name__}: {error}"[-2000:]
+
+
+def main() -> int:
+    import cnn2gnn_lib
+    import numpy
+    import torch
+    import torchvision
+
+    installed = Path(cnn2gnn_lib.__file__).resolve()
+    if ROOT in installed.parents:
+        print(f"colab-check: the library is imported from the checkout ({installed}), not from "
+              "a pip install", file=sys.stderr)
+        return 1
+    print(f"colab-check: Python {sys.version.split()[0]}, torch {torch.__version__}, "
+          f"torchvision {torchvision.__version__}, numpy {numpy.__version__}, DGL "
+          f"{'present' if 'dgl' in sys.modules or _has('dgl') else 'absent'}")
+    failed = 0
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        ok, seconds, message = run(path)
+        print(f"colab-check: {path.name}: {'ok' if ok else 'FAILED'} in {seconds:.0f} s "
+              "(cold, fast mode)", flush=True)
+        if not ok:
+            failed += 1
+            print(message, file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
