@@ -2,10 +2,13 @@
 folder (no checkpoints, no results/, no data cache) and executed in fast mode with the library
 as pip installed it. Run by scripts/colab_check.sh inside its Python 3.13 environment.
 
-Prints one line per chapter with its cold time; exits 1 if any chapter fails.
+Prints one line per chapter with its cold time; exits 1 if any chapter fails. With
+``--record`` the cold fast-mode times go into notebooks/timings.json (``fast_cold_seconds``),
+which the chapters' headers show beside the warm ones (scripts/notebooks.py sync).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -52,14 +55,26 @@ def main() -> int:
     print(f"colab-check: Python {sys.version.split()[0]}, torch {torch.__version__}, "
           f"torchvision {torchvision.__version__}, numpy {numpy.__version__}, DGL "
           f"{'present' if 'dgl' in sys.modules or _has('dgl') else 'absent'}")
-    failed = 0
+    failed, cold = 0, {}
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         ok, seconds, message = run(path)
         print(f"colab-check: {path.name}: {'ok' if ok else 'FAILED'} in {seconds:.0f} s "
               "(cold, fast mode)", flush=True)
-        if not ok:
+        if ok:
+            cold[path.name] = round(seconds, 1)
+        else:
             failed += 1
             print(message, file=sys.stderr)
+    if "--record" in sys.argv and not failed:
+        timings_path = ROOT / "notebooks" / "timings.json"
+        timings = json.loads(timings_path.read_text())
+        for name, seconds in cold.items():
+            timings.setdefault(name, {}).update(
+                fast_cold_seconds=seconds, fast_cold_measured=time.strftime("%Y-%m-%d"),
+                cold_environment=f"Python {sys.version.split()[0]}, torch {torch.__version__}, "
+                                 "no DGL, library pip-installed, empty folder")
+        timings_path.write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
+        print(f"colab-check: cold times recorded in {timings_path.name}")
     return 1 if failed else 0
 
 

@@ -3,7 +3,8 @@
 # and numpy of Colab's default runtime (STACK: torch 2.11.0, torchvision 0.26.0, numpy 2.1.3),
 # no DGL, the library installed as a chapter's setup cell installs it (not editable, no lock),
 # and every chapter copied alone into an empty folder and run in fast mode
-# (scripts/colab_check.py). A machine without Python 3.13 skips it and says why.
+# (scripts/colab_check.py; `--record` writes their cold times into notebooks/timings.json).
+# A machine without Python 3.13 skips it and says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -28,5 +29,5 @@ if "$VENV/bin/python" -c "import dgl" 2>/dev/null; then
 fi
 echo "colab-check: environment ready in $(( $(date +%s) - start )) s"
 # run from outside the checkout, so the installed library is the one imported
-(cd "${TMPDIR:-/tmp}" && "$VENV/bin/python" "$ROOT/scripts/colab_check.py")
+(cd "${TMPDIR:-/tmp}" && "$VENV/bin/python" "$ROOT/scripts/colab_check.py" "$@")
 echo "colab-check: finished in $(( $(date +%s) - start )) s"

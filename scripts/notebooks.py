@@ -81,11 +81,14 @@ def header(name: str, timings: dict) -> str:
     machine = t.get("machine", "this project's 2-core CPU machine")
     # a text link, not Colab's badge image: the built book loads nothing from another host
     return (f"**[Open this chapter in Colab]({colab})**\n\n"
-            f"**Time to run** (measured by `scripts/notebooks.py run` on {machine}): "
-            f"fast mode {_minutes(t.get('fast_seconds'))}, full mode "
-            f"{_minutes(t.get('full_seconds'))} (reusing the checkpoints of earlier chapters "
-            f"and runs where they exist; cells that train print their own training time); "
-            f"on a GPU: {_minutes(t.get('gpu_full_seconds'))}.")
+            f"**Time to run** on {machine}: fast mode {_minutes(t.get('fast_seconds'))} "
+            f"warm, cold {_minutes(t.get('fast_cold_seconds'))}; full mode "
+            f"{_minutes(t.get('full_seconds'))} warm, cold {_minutes(t.get('full_cold_seconds'))}"
+            f". Warm: `scripts/notebooks.py run`, reusing the checkpoints of earlier chapters "
+            f"and runs where they exist (cells that train print their own training time); "
+            f"cold: the chapter alone in an empty folder with nothing cached, as on a new "
+            f"Colab machine (`scripts/colab_check.sh --record`). On a GPU: "
+            f"{_minutes(t.get('gpu_full_seconds'))}.")
 
 
 def _tagged(nb, tag: str):
@@ -132,11 +135,14 @@ TABLE_START, TABLE_END = "<!-- timings:start -->", "<!-- timings:end -->"
 
 
 def timings_table(timings: dict) -> str:
-    lines = ["| chapter | fast mode | full mode |", "|---|---|---|"]
+    lines = ["| chapter | fast, warm | fast, cold | full, warm | full, cold |",
+             "|---|---|---|---|---|"]
     for path in notebooks():
         t = timings.get(path.name, {})
         lines.append(f"| {path.stem.replace('_', ' ')} | {_minutes(t.get('fast_seconds'))} | "
-                     f"{_minutes(t.get('full_seconds'))} |")
+                     f"{_minutes(t.get('fast_cold_seconds'))} | "
+                     f"{_minutes(t.get('full_seconds'))} | "
+                     f"{_minutes(t.get('full_cold_seconds'))} |")
     return "\n".join(lines)
 
 
