@@ -172,8 +172,9 @@ def load_split_folder(root: str | os.PathLike, split: str,
     batch-dependent model, mix classes unless someone sorts them on purpose.
     ``order="folder"`` keeps the folder order (class after class, files by name).
     ``image_size`` (an int for square images) is checked against every image when given;
-    otherwise all images must match the first. With ``cache`` the decoded split is stored in :func:`cnn2gnn_lib.config.cache_dir` under the fingerprint of its
-    file list and read from there next time.
+    otherwise all images must match the first. With ``cache`` the decoded split is stored in
+    :func:`cnn2gnn_lib.config.cache_dir` under the fingerprint of its file list and read from
+    there next time.
     """
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
