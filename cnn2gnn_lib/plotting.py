@@ -24,7 +24,7 @@ def show_image(ax, image, **imshow_options):
     if image.dim() != 3 or image.shape[0] not in (1, 3):
         raise ValueError(f"expected an image [1 or 3, H, W], got {tuple(image.shape)}")
     if image.shape[0] == 1:
-        return ax.imshow(image[0], **{"cmap": "gray", **imshow_options})
+        return ax.imshow(image[0].numpy(), **{"cmap": "gray", **imshow_options})
     pixels = image.permute(1, 2, 0)
     pixels = pixels.float() / 255 if pixels.dtype == torch.uint8 else pixels.float().clamp(0, 1)
     return ax.imshow(pixels.numpy(), **imshow_options)
@@ -44,9 +44,7 @@ def show_images(dataset: ImageDataset, per_class: int = 8, seed: int = 0,
             ax = axes[label, column]
             ax.axis("off")
             if column < len(picks):
-                image = dataset.images[picks[column]].permute(1, 2, 0).numpy()
-                ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image,
-                          cmap="gray" if image.shape[-1] == 1 else None)
+                show_image(ax, dataset.images[picks[column]])
         axes[label, 0].text(-2, dataset.images.shape[2] / 2, name, ha="right", va="center",
                             fontsize=8)
     if title:

@@ -190,6 +190,42 @@ def textify_widgets(nb) -> int:
     return changed
 
 
+def _machine_paths() -> list[tuple[str, str]]:
+    """Absolute paths of the machine that ran a chapter, and what outputs say instead."""
+    return [(f"{ROOT}/", ""), (str(ROOT), "."), (f"{Path.home()}/", "~/")]
+
+
+def _output_texts(nb):
+    """Every text an output shows: ``(holder, key)`` pairs whose value is a string or lines."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                yield output, "text"
+            for key in ("text/plain", "text/markdown", "text/html"):
+                if key in output.get("data", {}):
+                    yield output["data"], key
+
+
+def relative_paths(nb) -> int:
+    """Make the outputs' absolute paths of this machine relative (to the repository, or ``~``):
+    committed outputs name no machine. Returns how many outputs changed."""
+    changed = 0
+    for holder, key in _output_texts(nb):
+        text = holder[key] if isinstance(holder[key], str) else "".join(holder[key])
+        new = text
+        for path, replacement in _machine_paths():
+            new = new.replace(path, replacement)
+        if new != text:
+            holder[key], changed = new, changed + 1
+    return changed
+
+
+def _shows_machine_paths(nb) -> bool:
+    paths = [path for path, _ in _machine_paths()]
+    return any(path in (holder[key] if isinstance(holder[key], str) else "".join(holder[key]))
+               for holder, key in _output_texts(nb) for path in paths)
+
+
 def _has_widgets(nb) -> bool:
     return any(WIDGET_VIEW in output.get("data", {})
                for cell in nb.cells for output in cell.get("outputs", []))
@@ -211,7 +247,7 @@ def sync() -> None:
         if not _metadata_in_sync(nb):
             nb.metadata.update(COLAB_METADATA)
             changed = True
-        if textify_widgets(nb):
+        if textify_widgets(nb) + relative_paths(nb):
             changed = True
         if changed:
             nbformat.write(nb, path)
@@ -230,6 +266,8 @@ def check() -> int:
             stale.append(f"{path.name}: Colab metadata (GPU runtime)")
         if _has_widgets(nb):
             stale.append(f"{path.name}: progress-bar widgets in the outputs (shown as text)")
+        if _shows_machine_paths(nb):
+            stale.append(f"{path.name}: outputs show absolute paths of this machine")
     if _instructors_page(timings) != INSTRUCTORS.read_text():
         stale.append("book/instructors.md: timings table")
     for line in stale:

@@ -21,14 +21,20 @@ def test_generated_cells_are_in_sync():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_saved_progress_widgets_become_their_final_text():
-    import nbformat
-
+@pytest.fixture(scope="module")
+def tool():
+    """scripts/notebooks.py, imported as a module."""
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
-        import notebooks as tool
+        import notebooks
     finally:
         sys.path.pop(0)
+    return notebooks
+
+
+def test_saved_progress_widgets_become_their_final_text(tool):
+    import nbformat
+
     nb = nbformat.v4.new_notebook()
     view = {"model_id": "box", "version_major": 2, "version_minor": 0}
     nb.cells.append(nbformat.v4.new_code_cell("train()", outputs=[nbformat.v4.new_output(
@@ -43,6 +49,20 @@ def test_saved_progress_widgets_become_their_final_text():
     assert output.output_type == "stream"
     assert output.text == "MLPStudent: 100%|██████████| 30/30 [00:53<00:00]\n"
     assert "widgets" not in nb.metadata and not tool._has_widgets(nb)
+
+
+def test_outputs_name_no_path_of_the_machine_that_ran_them(tool):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("load()", outputs=[
+        nbformat.v4.new_output("stream", name="stdout",
+                               text=f"loaded {ROOT}/artifacts/t.pt from {Path.home()}/data\n"),
+        nbformat.v4.new_output("execute_result", data={"text/plain": f"'{ROOT}'"})]))
+    assert tool._shows_machine_paths(nb) and tool.relative_paths(nb) == 2
+    stream, result = nb.cells[0].outputs
+    assert stream.text == "loaded artifacts/t.pt from ~/data\n"
+    assert result.data["text/plain"] == "'.'" and not tool._shows_machine_paths(nb)
 
 
 def test_every_chapter_is_in_the_table_of_contents():

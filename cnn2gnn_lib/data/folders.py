@@ -26,14 +26,14 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import config
-from .sources import IMAGE_SUFFIXES, DatasetError
+from .sources import IMAGE_SUFFIXES, DatasetError, read_cached_split, write_cached_split
 
 LAYOUT = "<root>/{train,test}/<class>/<image>.jpg|png"
 ORDERS = ("shuffled", "folder")
 # The cached tensor files' format; bump it when what they hold changes.
 CACHE_FORMAT = 1
-# Decoded splits of this process, keyed by their cache file's name (the fingerprint).
-_MEMORY: dict[str, tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]] = {}
+# Decoded splits of this process, keyed by their cache file's name (the fingerprint) and order.
+_MEMORY: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]] = {}
 
 
 def _class_dirs(split_dir: Path) -> list[Path]:
@@ -88,12 +88,6 @@ def _listing(root: Path, split: str, classes: tuple[str, ...]
     return files_per_class
 
 
-def fingerprint(root: str | os.PathLike, split: str) -> str:
-    """A hash of a split's file list: relative paths, sizes and modification times."""
-    root = Path(root).expanduser()
-    return _fingerprint(root, split, _listing(root, split, split_classes(root)))
-
-
 def _fingerprint(root: Path, split: str, files_per_class) -> str:
     digest = hashlib.sha1(f"format {CACHE_FORMAT}|{split}".encode())
     skip = len(str(root)) + 1  # relative paths: a moved tree keeps its cache
@@ -140,25 +134,6 @@ def _decode(files_per_class, size: tuple[int, int] | None, desc: str,
     return images, labels
 
 
-def _read_cache(path: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
-    if not path.is_file():
-        return None
-    try:
-        stored = torch.load(path, weights_only=True)
-        return stored["images"], stored["labels"]
-    except Exception as error:  # a damaged cache is decoded again, never trusted
-        print(f"ignoring damaged cache {path.name} ({type(error).__name__}); decoding again")
-        return None
-
-
-def _write_cache(path: Path, content: dict) -> None:
-    """Write through a temporary file, so an interrupted write never leaves half a cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(content, partial)
-    os.replace(partial, path)
-
-
 def load_split_folder(root: str | os.PathLike, split: str,
                       image_size: int | tuple[int, int] | None = None, cache: bool = True,
                       progress: bool = True, name: str | None = None,
@@ -184,9 +159,9 @@ def load_split_folder(root: str | os.PathLike, split: str,
     classes = split_classes(root)
     files_per_class = _listing(root, split, classes)
     key = f"splitfolder-{_fingerprint(root, split, files_per_class)}"
-    if key not in _MEMORY:
+    if (key, "folder") not in _MEMORY:
         cache_file = config.cache_dir() / f"{key}.pt"
-        found = _read_cache(cache_file) if cache else None
+        found = read_cached_split(cache_file) if cache else None
         if found is None:
             size = (image_size, image_size) if isinstance(image_size, int) else image_size
             began = time.perf_counter()
@@ -196,19 +171,19 @@ def load_split_folder(root: str | os.PathLike, split: str,
                 print(f"decoded {len(found[1])} {split} images of {name or root} in "
                       f"{time.perf_counter() - began:.1f} s" + (" (cached)" if cache else ""))
             if cache:
-                _write_cache(cache_file, {"images": found[0], "labels": found[1],
-                                          "classes": list(classes)})
-        _MEMORY[key] = (*found, classes)
-    images, labels, _ = _MEMORY[key]
+                write_cached_split(cache_file, {"images": found[0], "labels": found[1],
+                                                "classes": list(classes)})
+        _MEMORY[key, "folder"] = (*found, classes)
+    images, labels, _ = _MEMORY[key, "folder"]
     if image_size is not None:
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         if tuple(images.shape[2:]) != size:
             raise DatasetError(f"{root / split} holds {images.shape[3]}x{images.shape[2]} images, "
                                f"expected {size[1]}x{size[0]}.")
-    if order == "shuffled":
+    if (key, order) not in _MEMORY:  # the shuffled order: permuted once per process
         permutation = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
-        images, labels = images[permutation], labels[permutation]
-    return images, labels, classes
+        _MEMORY[key, order] = (images[permutation], labels[permutation], classes)
+    return _MEMORY[key, order]
 
 
 def channel_statistics(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...],

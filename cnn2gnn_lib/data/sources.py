@@ -262,6 +262,28 @@ def _decode_split(files_per_class: list[list[Path]], split: str, period: int,
     return torch.stack(images), torch.tensor(labels, dtype=torch.long)
 
 
+def read_cached_split(path: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A decoded split stored by :func:`write_cached_split`, or ``None`` when there is none or
+    it is damaged (then the caller decodes again: a cache is never trusted blindly)."""
+    if not path.is_file():
+        return None
+    try:
+        stored = torch.load(path, weights_only=True)
+        return stored["images"], stored["labels"]
+    except Exception as error:
+        print(f"ignoring damaged cache {path.name} ({type(error).__name__}); decoding again")
+        return None
+
+
+def write_cached_split(path: Path, content: dict) -> None:
+    """Store a decoded split through a temporary file, so an interrupted write never leaves
+    half a cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(content, partial)
+    os.replace(partial, path)
+
+
 def load_image_folder(root: str | os.PathLike, split: str, image_size: int,
                       expected_classes: int | None = None, test_fraction: float = 1 / 6,
                       cache: bool = True):
@@ -278,13 +300,11 @@ def load_image_folder(root: str | os.PathLike, split: str, image_size: int,
     files_per_class = _class_files(class_dirs)
     period = max(2, round(1 / test_fraction))
     cache_file = _image_folder_cache_file(files_per_class, image_size, period, split)
-    if cache and cache_file.is_file():
-        stored = torch.load(cache_file, weights_only=True)
-        return stored["images"], stored["labels"], [p.name for p in class_dirs]
-    result = _decode_split(files_per_class, split, period, image_size)
-    if cache:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"images": result[0], "labels": result[1]}, cache_file)
+    result = read_cached_split(cache_file) if cache else None
+    if result is None:
+        result = _decode_split(files_per_class, split, period, image_size)
+        if cache:
+            write_cached_split(cache_file, {"images": result[0], "labels": result[1]})
     return (*result, [p.name for p in class_dirs])
 
 

@@ -82,6 +82,13 @@ class GraphDesign:
         return "sym" if self.self_weight is None else "row"
 
     @property
+    def head_options(self) -> dict:
+        """The keywords of :func:`cnn2gnn_lib.graph.make_head` for this design's graph rule
+        (the GNN's own head, and the MLP's label votes when it is compared with this GNN)."""
+        return {"kind": self.graph, "s": self.s, "normalization": self.normalization,
+                "self_loop_weight": self.self_loop_weight}
+
+    @property
     def sources(self) -> tuple[str | None, str | None]:
         """Where each of the two layers builds its graph (:data:`SOURCES`, or None)."""
         first = "input" if self.graph_layers in ("both", "first") else None

@@ -108,7 +108,7 @@ class MLPStudent(Student):
         """A bank whose ``labels`` (class indices ``[m]`` or distributions) vote in
         :meth:`predict_anchor`. ``head`` links an image to its bank neighbours, found in the
         MLP's hidden space: give it the rule of the GNN the MLP is compared with
-        (``make_head(kind, s, normalization)``), so both get the same help."""
+        (``make_head(**design.head_options)``), so both get the same help."""
         _check_input(bank_x, self.in_features)
         if head is None or labels is None:
             raise ValueError("an MLP's bank serves only the label vote: it needs a graph head "
@@ -215,8 +215,7 @@ class GNNStudent(Student):
         # sigmoid(0) = 0.5: a learned self weight starts where anchor mode's fixed mix sits
         self.self_logit = (nn.Parameter(torch.zeros(())) if design.self_weight == "learned"
                            else None)
-        self.head = make_head(design.graph, design.s, design.normalization,
-                              design.self_loop_weight)
+        self.head = make_head(**design.head_options)
         self.backend = backend
 
     @property

@@ -300,16 +300,15 @@ def designs(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> dict[str, Any]:
     protocols = comparison_protocols(gnn_mode)
     gnn_modes = list(dict.fromkeys([gnn_mode] + [p["gnn"] for p in protocols]))
     mlp_modes = list(dict.fromkeys([protocols[-1]["mlp"]] + [p["mlp"] for p in protocols]))
-    design = lab.design_config("gnn-learned", gnn, chosen, final=True).design()
-    vote_head = {"kind": design.graph, "s": design.s, "normalization": design.normalization,
-                 "self_loop_weight": design.self_loop_weight}
+    gnn_final = lab.design_config("gnn-learned", gnn, chosen, final=True)
+    vote_head = gnn_final.design().head_options
     chosen_finals = {"gnn": finals(lab, log, "gnn-learned", gnn, gnn_modes, chosen),
                      "mlp": finals(lab, log, "mlp", mlp, mlp_modes, chosen, vote_head)}
     chosen_finals["gnn"]["design_val_accuracy"] = gnn_val
     chosen_finals["mlp"]["design_val_accuracy"] = mlp_val
     chosen_finals["comparison"] = compare(chosen_finals["gnn"], chosen_finals["mlp"], protocols)
     # a stage of its own, keyed by both finals' seed-0 runs: a rewrite needs no checkpoint
-    settings = [lab.design_config("gnn-learned", gnn, chosen, final=True).to_dict(), gnn_modes,
+    settings = [gnn_final.to_dict(), gnn_modes,
                 lab.design_config("mlp", mlp, chosen, final=True).to_dict(), mlp_modes,
                 vote_head]
     chosen_finals["evidence"] = log.stage(
