@@ -13,6 +13,8 @@ Modules, one idea each (packages keep one idea per sub-module):
 * :mod:`cnn2gnn_lib.students`: the students (``designs``: :class:`GraphDesign` and the design
   table; ``layers``: one graph layer; ``message_passing``: PyTorch and DGL; ``models``: the
   student interface, the GNN and the MLP; ``inference``: batch-mode prediction);
+* :mod:`cnn2gnn_lib.protocols`: how test batches are formed in batch mode (shuffled,
+  class-sorted, Dirichlet, with training images joined), and evaluation under each;
 * :mod:`cnn2gnn_lib.student_data`: a student configuration's data, built once;
 * :mod:`cnn2gnn_lib.distill`: the distillation losses and their weighted terms;
 * :mod:`cnn2gnn_lib.training`: ``checkpoints``, ``teacher`` and ``student`` training,

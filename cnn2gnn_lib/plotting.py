@@ -256,6 +256,10 @@ def plot_efficiency(results: dict, title: str | None = None):
         if model in records and (kind, True) in rows:
             points.append((f"{model} + KD", records[model],
                            rows[kind, True][metric]["mean"]))
+    compact = records.get(names.GNN_COMPACT_ANCHOR_MODEL)
+    if compact is not None and "test_accuracy" in compact:  # its own run: seed 0
+        points.append((f"{names.GNN_COMPACT_ANCHOR_MODEL} ({compact['bank_size']}) + KD, "
+                       "seed 0", compact, compact["test_accuracy"]))
     fig, ax = plt.subplots(figsize=(7, 4))
     largest = max(record["parameters"] for _, record, _ in points)
     for name, record, accuracy in points:
@@ -270,5 +274,43 @@ def plot_efficiency(results: dict, title: str | None = None):
     ax.set(xlabel="images per second on the CPU (log scale)", ylabel="test accuracy (%)",
            title=title or "accuracy against inference speed (area: parameters)")
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_protocols(protocols: dict, references: dict[str, float] | None = None,
+                   title: str | None = None):
+    """Test accuracy against batch size under every protocol (``results.json["protocols"]``),
+    one panel per GNN student, one line per protocol; ``references`` (name -> accuracy, e.g.
+    the teachers and the MLP, whose answers do not depend on batching) and each GNN's anchor
+    mode (inductive) are horizontal lines."""
+    graphs = {name: r for name, r in protocols["students"].items() if "anchor" in r}
+    references = dict(references or {})
+    fig, axes = plt.subplots(1, len(graphs), figsize=(4.2 * len(graphs) + 2.2, 3.8),
+                             sharey=True, squeeze=False)
+    lines = ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 1))]
+    for ax, (name, record) in zip(axes[0], graphs.items()):
+        series: dict[str, list[tuple[int, float]]] = {}
+        for row in record["rows"]:
+            family = (f"{row['order']} + as many training images (context)" if row["context"]
+                      else row["protocol"])
+            series.setdefault(family, []).append((row["batch_size"], 100 * row["accuracy"]))
+        for k, (family, points) in enumerate(series.items()):
+            sizes, values = zip(*sorted(points))
+            ax.plot(sizes, values, marker="o", markersize=3, linestyle=lines[k % len(lines)],
+                    label=family)
+        marks = {**references, "this GNN, anchor mode (inductive)":
+                 record["anchor"]["accuracy"]}
+        for k, (label, value) in enumerate(marks.items()):
+            ax.axhline(100 * value, color=f"C{k + len(series)}", linewidth=1, alpha=0.8,
+                       label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(protocols["batch_sizes"], [str(b) for b in protocols["batch_sizes"]])
+        ax.set(title=name, xlabel="test batch size")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -13,6 +13,7 @@ from typing import Any
 from .data import dataset_info
 from .students import MLP_DESIGNS
 from .study.inference import ANCHOR, BATCH, label_vote
+from .study.protocol_stage import protocol_references, protocol_tables
 from .study.names import STUDENT_NAMES, TEST_ANCHOR, TEST_BATCH
 
 # where an editable install (a clone of the book's repository) keeps the committed results
@@ -22,6 +23,10 @@ SHIPPED_RESULTS = Path(__file__).resolve().parent / "shipped_results"
 
 # the label-vote mode the design figure shows beside batch and anchor mode
 DESIGN_FIGURE_MODES = (BATCH.name, ANCHOR.name, label_vote(0.5).name)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
 
 
 def _pct(stats: dict[str, float] | None) -> str:
@@ -73,11 +78,15 @@ def student_table(results: dict[str, Any]) -> str:
 
 
 def efficiency_table(results: dict[str, Any]) -> str:
-    lines = ["| model | parameters | FLOPs per image | images/s | vs teacher |",
-             "|---|---|---|---|---|"]
+    """Cost of every model; anchor-mode rows give their bank and their own test accuracy
+    (seed 0), measured beside the speed."""
+    lines = ["| model | parameters | FLOPs per image | images/s | vs teacher | bank | "
+             "test accuracy (seed 0) |", "|---|---|---|---|---|---|---|"]
     for r in results["efficiency"]["records"]:
+        bank = f"{r['bank_size']:,} ({r.get('bank', 'random')})" if "bank_size" in r else ""
         lines.append(f"| {r['model']} | {r['parameters']:,} | {_number(r['flops_per_image'])} | "
-                     f"{_number(r['images_per_second'])} | {r['speedup_vs_teacher']:.1f}x |")
+                     f"{_number(r['images_per_second'])} | {r['speedup_vs_teacher']:.1f}x | "
+                     f"{bank} | {_percent(r.get('test_accuracy'))} |")
     return "\n".join(lines)
 
 
@@ -130,6 +139,7 @@ def overview_table(studies: dict[str, dict[str, Any]]) -> str:
                                                     f"{100 * d['ci'][1]:+.2f}]")
             put(f"final GNN - MLP, {comparison['name']} (points, 95% interval)", column,
                 f"{100 * d['mean']:+.2f}{interval}: {d['verdict']}")
+        put("batch mode: how test batches were formed", column, batch_protocol(results))
     body = [f"| {label} | " + " | ".join(values) + " |" for label, values in rows.items()]
     return "\n".join(header + body)
 
@@ -145,9 +155,9 @@ def markdown(results: dict[str, Any]) -> str:
              f"Two-layer students, hidden width {plan['hidden']}, batch {plan['batch_size']}, "
              f"s = {chosen['s']}; KD with T = {chosen['temperature']:g}, alpha = "
              f"{chosen['alpha']:g} (chosen on the {chosen['chosen_on']}). Mean ± standard "
-             f"deviation over seeds {plan['seeds']}. Batch mode: each test batch of "
-             f"{plan['batch_size']} builds its own graph; anchor mode: each test image "
-             f"connects to its s nearest of a bank of {plan['bank_size']} training images.", "",
+             f"deviation over seeds {plan['seeds']}. Batch mode: {batch_protocol(results)}, "
+             "each batch building its own graph; anchor mode: each test image connects to its "
+             f"s nearest of a bank of {plan['bank_size']} training images (inductive).", "",
              student_table(results), "",
              "## Sweeps (validation accuracy, seed 0, learned-graph GNN with KD)", ""]
     for name in ("s", "temperature", "alpha"):
@@ -159,8 +169,21 @@ def markdown(results: dict[str, Any]) -> str:
               f"{plan['throughput_batch']})", "", efficiency_table(results)]
     if "designs" in results:
         lines += design_tables(results)
+    if "protocols" in results:
+        lines += protocol_tables(results)
     lines += ["", "## Wall time per stage", "", stage_table(results)]
     return "\n".join(lines) + "\n"
+
+
+def batch_protocol(results: dict[str, Any]) -> str:
+    """How the test batches of the study's batch-mode accuracies were formed, in words."""
+    recorded = results["students"][0]["per_seed"][0].get("protocols", {}).get(TEST_BATCH)
+    if recorded:
+        return recorded
+    # studies run before protocols were recorded predicted consecutive batches of the test
+    # split in its own order (Fashion-MNIST's is not sorted by class)
+    return (f"consecutive test batches of {results['plan']['batch_size']} in the dataset's own "
+            "order (transductive; recorded before protocols were named)")
 
 
 def summary(results: dict[str, Any]) -> dict[str, Any]:
@@ -320,6 +343,12 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         found[f"sweep_{name}.png"] = plot_sweep(results["sweeps"][name], name, chosen[name],
                                                 log_x)
     found["efficiency.png"] = plot_efficiency(results)
+    if "protocols" in results:
+        from .plotting import plot_protocols
+
+        found["protocols.png"] = plot_protocols(
+            results["protocols"], protocol_references(results),
+            title="test accuracy by protocol and batch size (seed 0)")
     if "designs" in results:
         from .plotting import plot_designs, plot_per_class
 

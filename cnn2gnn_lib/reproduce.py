@@ -7,10 +7,10 @@ writes, under ``results/<dataset>/``:
   every stage (:class:`~cnn2gnn_lib.study.stages.StageLog`);
 * ``results.md`` and the plots (:mod:`cnn2gnn_lib.report`), generated from ``results.json``;
 * in the repository's own ``results/``, also the summary shipped with the library
-  (``cnn2gnn_lib/shipped_results/<dataset>.json``), which chapter 7 reads on Colab.
+  (``cnn2gnn_lib/shipped_results/<dataset>.json``), which chapter 8 reads on Colab.
 
 Every stage is recorded as soon as it finishes and checkpoints go to the artifacts folder, so
-running the command again skips finished stages and resumes interrupted training. Chapter 7 of
+running the command again skips finished stages and resumes interrupted training. Chapter 8 of
 the book ("Results") reads what it writes.
 """
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import Any
 
 from .data import dataset_info
 from .report import REPOSITORY_RESULTS, ship_summary, write_report
-from .students import GNN_DESIGNS, MLP_DESIGNS, Design  # noqa: F401  (the design table)
+from .students import GNN_DESIGNS, MLP_DESIGNS, Design, design_named  # noqa: F401
 from .study import KD_ROWS, LABEL_WEIGHTS, Lab, StageLog, StudyPlan, protocol  # noqa: F401
+from .study import protocol_stage
 from .study.stages import commit
 from .training import versions
 
@@ -44,8 +45,11 @@ def run_study(plan: StudyPlan, results_dir: str | os.PathLike = "results",
     chosen = protocol.sweeps(lab, log)
     rows = protocol.main_rows(lab, log, chosen)
     results.update(chosen=chosen, students=rows)
+    gnn_design = GNN_DESIGNS[0]  # the paper design, unless the design study chose another
     if plan.designs:
         results["designs"] = protocol.designs(lab, log, chosen)
+        gnn_design = design_named(results["designs"]["finals"]["gnn"]["design"])
+    results["protocols"] = protocol_stage.protocol_stage(lab, log, chosen, gnn_design)
     # the deeper CNN last: only the comparison needs it, so a study cut short (a deep teacher
     # takes hours on a small CPU) has its students' numbers first
     teachers["deep"] = protocol.teacher(lab, log, "deep")

@@ -106,14 +106,14 @@ def _metadata_in_sync(nb) -> bool:
     return all(nb.metadata.get(key) == value for key, value in COLAB_METADATA.items())
 
 
-# Chapters 1-6 take their images from one variable: Fashion-MNIST gave their outputs, and each
+# Chapters 1-7 take their images from one variable: Fashion-MNIST gave their outputs, and each
 # chapter's last exercise reruns a key cell on colour images.
 DATASET_LINES = '''
 # DATASET: the images of this chapter. "fashion-mnist" gave the outputs below (quick on a CPU).
 # Colour images: "cifar10" (torchvision downloads it, e.g. on Colab) or "cifar10-jpeg" (the
 # JPEG copy, found in $CNN2GNN_DATA); the last exercise reruns a key cell on them.
 DATASET = "fashion-mnist"'''
-DATASET_CHAPTERS = ("01_", "02_", "03_", "04_", "05_", "06_")
+DATASET_CHAPTERS = ("01_", "02_", "03_", "04_", "05_", "06_", "07_")
 
 
 def expected_cells(path: Path, timings: dict) -> dict[str, str]:

@@ -3,7 +3,7 @@
 Usage: .venv/bin/python scripts/ship_results.py
 
 For every finished results/<dataset>/results.json, writes its summary (everything but per-image
-predictions and stored stage records) as package data, so that chapter 7 on a pip-installed
+predictions and stored stage records) as package data, so that chapter 8 on a pip-installed
 library (Colab) shows the committed study. `reproduce` does this itself when it writes into the
 repository's results/; tests/test_report.py fails when a summary is stale.
 """

@@ -4,12 +4,13 @@ import json
 import pytest
 
 from cnn2gnn_lib import reproduce
-from cnn2gnn_lib.students import GNN_DESIGNS, MLP_DESIGNS
-from cnn2gnn_lib.study import KD_ROWS, MODES, Lab, StageLog, StudyPlan, names, protocol
+from cnn2gnn_lib.students import GNN_DESIGNS, MLP_DESIGNS, design_named
+from cnn2gnn_lib.study import (KD_ROWS, MODES, Lab, StageLog, StudyPlan, names, protocol,
+                               protocol_stage)
 
 TINY = dict(seeds=(0,), final_seeds=(0, 1), teacher_epochs=1, deep_epochs=1, student_epochs=2,
             sweep_epochs=2, hidden=32, s_values=(3, 5), temperatures=(2.0,), alphas=(0.5,),
-            bank_size=100)
+            bank_size=100, compact_bank_size=30)
 
 
 @pytest.fixture(scope="module")
@@ -58,18 +59,28 @@ def test_main_rows(study, chosen):
         assert (names.TEST_ANCHOR in row) == row["student"].startswith("gnn")
     gnn = rows[-1]["per_seed"][0]
     assert gnn["bank_size"] == 100 and len(gnn["history"]) == 2
+    # every accuracy names its protocol: shuffled batches of the plan's size, or anchor mode
+    assert gnn["protocols"][names.TEST_BATCH] == (
+        "shuffled test batches (seed 0) of 256 (transductive)")
+    assert "bank of 100 training images (inductive)" in gnn["protocols"][names.TEST_ANCHOR]
 
 
 def test_efficiency(study, chosen):
     records = {r["model"]: r for r in protocol.efficiency(*study, chosen)["records"]}
     assert set(records) == {"resnet20", "resnet32", names.MLP_MODEL, names.GNN_BATCH_MODEL,
-                            names.GNN_ANCHOR_MODEL}
+                            names.GNN_ANCHOR_MODEL, names.GNN_COMPACT_ANCHOR_MODEL}
     assert records["resnet20"]["speedup_vs_teacher"] == 1.0
     assert records["resnet20"]["flops_per_image"] > records[names.MLP_MODEL]["flops_per_image"]
     # message passing costs FLOPs the MLP does not have; the same weights otherwise
     assert (records[names.GNN_BATCH_MODEL]["flops_per_image"]
             > records[names.MLP_MODEL]["flops_per_image"])
-    assert records[names.GNN_ANCHOR_MODEL]["bank_size"] == 100
+    full, compact = records[names.GNN_ANCHOR_MODEL], records[names.GNN_COMPACT_ANCHOR_MODEL]
+    assert (full["bank_size"], full["bank"], compact["bank_size"], compact["bank"]) == (
+        100, "random", 30, "kmeans")
+    assert compact["flops_per_image"] < full["flops_per_image"]  # fewer anchors to compare
+    for record in (full, compact):  # measured side by side, each with its accuracy
+        assert 0.1 < record["test_accuracy"] <= 1 and "(inductive)" in record["protocol"]
+    assert "k-means" in compact["protocol"]
 
 
 def test_designs_finals_and_evidence(study, chosen):
@@ -82,6 +93,7 @@ def test_designs_finals_and_evidence(study, chosen):
             assert set(record["val"]) == {"batch"} and "val_batch_homophily" not in record
         else:
             assert len(record["val"]) == 9 and 0 <= record["val_batch_homophily"] <= 1
+        assert set(record["val_protocols"]) == set(record["val"])
     learned = next(r for r in records if r["design"] == "learned-self-weight")
     assert 0 < learned["learned_self_weight"] < 1
     for key, kind in (("gnn", "gnn-learned"), ("mlp", "mlp")):
@@ -107,10 +119,41 @@ def test_designs_finals_and_evidence(study, chosen):
     evidence = designs["finals"]["evidence"]
     assert len(evidence["per_class_gnn"]) == 10 and evidence["test_images"] == 1000
     assert 0 <= evidence["test_batch_homophily"] <= 1
+    assert "shuffled" in evidence["homophily_protocol"]
+    assert set(gnn["protocols"]) == set(gnn["modes"])
     # every part is a recorded stage: a second pass trains and measures nothing
     finished = {name: stage["finished"] for name, stage in log.results["stages"].items()}
     assert "evidence" in finished
     assert protocol.designs(lab, log, chosen) == designs
+    assert {n: s["finished"] for n, s in log.results["stages"].items()} == finished
+
+
+def test_protocol_stage(study, chosen):
+    lab, log = study
+    design = design_named(protocol.designs(lab, log, chosen)["finals"]["gnn"]["design"])
+    found = protocol_stage.protocol_stage(lab, log, chosen, design)
+    grid = protocol_stage.protocol_grid(lab.plan)
+    assert len(grid) == 6 * 2 and {rule.batch_size for rule in grid} == {32, 256}
+    names_ = {"MLP + KD", "GNN paper design", "GNN paper design + KD"}
+    if design.name != "paper":
+        names_ |= {f"GNN {design.name}", f"GNN {design.name} + KD"}
+    assert set(found["students"]) == names_ and found["test_images"] == 1000
+    mlp = found["students"]["MLP + KD"]
+    assert len({row["accuracy"] for row in mlp["rows"]}) == 1  # each image alone: no effect
+    assert "anchor" not in mlp and all("homophily" not in row for row in mlp["rows"])
+    for name, record in found["students"].items():
+        assert [row["protocol"] for row in record["rows"]] == [rule.name for rule in grid]
+        assert all("transductive" in row["description"] for row in record["rows"])
+        if name == "MLP + KD":
+            continue
+        assert "inductive" in record["anchor"]["description"]
+        by = {(row["protocol"], row["batch_size"]): row for row in record["rows"]}
+        for size in (32, 256):  # sorted batches join images of one class far more often
+            assert (by["class-sorted", size]["homophily"]
+                    > by["shuffled", size]["homophily"] + 0.2)
+        assert "homophily" not in by["shuffled+context 32", 32]
+    finished = {n: s["finished"] for n, s in log.results["stages"].items()}
+    assert protocol_stage.protocol_stage(lab, log, chosen, design) == found
     assert {n: s["finished"] for n, s in log.results["stages"].items()} == finished
 
 
@@ -143,9 +186,13 @@ def test_reproduce_resumes_an_interrupted_study(study, tmp_path, monkeypatch):
         assert stored["stages"][name]["finished"] == stage["finished"], name
     assert stored["mode"] == "fast" and stored["commit"] and stored["machine"]["torch"]
     table = (path.parent / "results.md").read_text()
+    assert set(stored["protocols"]["students"]) >= {"MLP + KD", "GNN paper design"}
     assert "| GNN, learned graph | yes |" in table and "Does the learned graph earn" in table
+    assert "## Protocols: what a batch-mode number measures" in table
+    assert "| class-sorted | " in table and "Anchor mode: " in table
+    assert "Batch mode: shuffled test batches (seed 0) of 256 (transductive)" in table
     for plot in ("learning_curves.png", "sweep_s.png", "efficiency.png", "designs.png",
-                 "per_class.png"):
+                 "per_class.png", "protocols.png"):
         assert (path.parent / plot).read_bytes()[:4] == b"\x89PNG"
 
 

@@ -14,7 +14,7 @@ Chapters 5 ("The GNN student") and 6 ("Distillation") of the book explain them; 
 in :mod:`cnn2gnn_lib.training`.
 """
 from ..dgl_bridge import resolve_backend
-from .designs import GNN_DESIGNS, MLP_DESIGNS, Design, GraphDesign
+from .designs import GNN_DESIGNS, MLP_DESIGNS, Design, GraphDesign, design_named
 from .inference import batch_graph_homophily, batch_slices, predict_batches
 from .layers import GraphLinear
 from .message_passing import propagate, propagate_dgl, weighted_sum
@@ -22,5 +22,5 @@ from .models import AnchorBank, GNNStudent, MLPStudent, Student, build_student, 
 
 __all__ = ["AnchorBank", "Design", "GNN_DESIGNS", "GNNStudent", "GraphDesign", "GraphLinear",
            "MLP_DESIGNS", "MLPStudent", "Student", "batch_graph_homophily", "batch_slices",
-           "build_student", "evaluating", "predict_batches", "propagate", "propagate_dgl",
-           "resolve_backend", "weighted_sum"]
+           "build_student", "design_named", "evaluating", "predict_batches", "propagate",
+           "propagate_dgl", "resolve_backend", "weighted_sum"]

@@ -4,7 +4,7 @@
 configuration, not branches inside the model). :class:`cnn2gnn_lib.students.GNNStudent` is
 composed from it, :class:`cnn2gnn_lib.training.StudentConfig` checks its options through it,
 and the study's design table below (:data:`GNN_DESIGNS`, :data:`MLP_DESIGNS`) names the
-compositions that chapter 7 ("Results") compares.
+compositions that chapter 8 ("Results") compares.
 
 Vocabulary, used everywhere in the library:
 
@@ -150,3 +150,12 @@ MLP_DESIGNS = (
     Design("mlp-consistent-kd", "2 augmented views of every image, teacher logits on the same "
            "views", (("augment_views", 2),)),
 )
+
+
+def design_named(name: str) -> Design:
+    """The design of :data:`GNN_DESIGNS` or :data:`MLP_DESIGNS` called ``name``."""
+    for design in GNN_DESIGNS + MLP_DESIGNS:
+        if design.name == name:
+            return design
+    known = [d.name for d in GNN_DESIGNS + MLP_DESIGNS]
+    raise ValueError(f"unknown design {name!r}; the design table has {known}")

@@ -38,15 +38,25 @@ def batch_graph_homophily(student: Student, features: torch.Tensor, labels: torc
                           batch_size: int = 256) -> float:
     """Edge homophily of the student's batch-mode graphs (the graph of its last layer that
     passes messages), pooled over consecutive batches."""
+    return pooled_homophily(student, features, labels,
+                            batch_slices(len(features), batch_size, student.min_batch))
+
+
+@torch.no_grad()
+def pooled_homophily(student: Student, features: torch.Tensor, labels: torch.Tensor,
+                     batches) -> float:
+    """Edge homophily of the graphs the student builds on each of ``batches`` (slices or index
+    tensors into ``features``): the weighted share of edges, self-loops left out, that join two
+    images of the same class, pooled over the batches."""
     if student.head is None:
         raise ValueError(f"{type(student).__name__} builds no graph")
     same, total = 0.0, 0.0
     with evaluating(student):
-        for part in batch_slices(len(features), batch_size, student.min_batch):
+        for part in batches:
             _, graph = student(features[part], return_graph=True)
             graph = graph.without_self_loops()
             batch_labels = labels[part].to(graph.src.device)
             agree = (batch_labels[graph.src] == batch_labels[graph.dst]).float()
             same += float((agree * graph.weight).sum())
             total += float(graph.weight.sum())
-    return same / total
+    return same / total if total > 0 else float("nan")

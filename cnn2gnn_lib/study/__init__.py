@@ -1,4 +1,4 @@
-"""The study: the book's experimental protocol, in parts (chapter 7 of the book, "Results").
+"""The study: the book's experimental protocol, in parts (chapter 8 of the book, "Results").
 
 * :mod:`~cnn2gnn_lib.study.stages`: the stage log, ``results.json`` (load, save, a stage keyed
   by the hash of its settings, resumable);
@@ -8,6 +8,8 @@
   that runs a student in any of them;
 * :mod:`~cnn2gnn_lib.study.protocol`: the protocol steps (teachers, sweeps, main rows,
   efficiency, designs, finals, evidence) as plain functions;
+* :mod:`~cnn2gnn_lib.study.protocol_stage`: the protocol stage (every way of forming test
+  batches, chapter 7 of the book) and its tables;
 * :mod:`~cnn2gnn_lib.study.names`: the row and model names that ``results.json``, the report
   and the plots share.
 

@@ -2,7 +2,8 @@
 
 A mode is a row of the table :data:`MODES`, never a string to parse:
 
-* ``batch``: consecutive test batches, each building its own graph (every student);
+* ``batch``: test batches formed by the predictor's :class:`~cnn2gnn_lib.protocols.Protocol`
+  (shuffled by default), each building its own graph (every student);
 * ``anchor``: each image against a fixed bank of training images (a random, balanced draw);
 * ``anchor-kmeans``: the same against a bank of per-class k-means centres;
 * ``anchor+labels:b`` / ``anchor+teacher-labels:b``: anchor mode in which the anchors' true
@@ -11,7 +12,7 @@ A mode is a row of the table :data:`MODES`, never a string to parse:
   its neighbours found in its hidden space by the graph rule of the GNN it is compared with
   (``vote_head`` of :class:`Predictor`), so both students can get the same help.
 
-Chapter 7 of the book ("Results") compares students across these modes; every accuracy comes
+Chapter 8 of the book ("Results") compares students across these modes; every accuracy comes
 from :func:`cnn2gnn_lib.metrics.accuracy`.
 """
 from __future__ import annotations
@@ -20,10 +21,12 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import protocols
 from ..graph.heads import GraphHead
 from ..metrics import accuracy
+from ..protocols import Protocol
 from ..student_data import StudentData
-from ..students import AnchorBank, Student, predict_batches
+from ..students import AnchorBank, Student
 
 LABEL_WEIGHTS = (0.25, 0.5, 0.75)
 
@@ -73,12 +76,15 @@ class Predictor:
     ``teacher_logits`` (cached on the pool or the whole training split) the teacher's labels.
     ``vote_head`` gives a student without a graph (the MLP) its label votes: the graph head whose
     rule links an image to its bank neighbours (that of the GNN it is compared with).
+    ``protocol`` forms the test batches of batch mode (default: shuffled, of ``batch_size``).
     """
 
     def __init__(self, student: Student, data: StudentData, bank_size: int, batch_size: int,
-                 teacher_logits: torch.Tensor | None = None, vote_head: GraphHead | None = None):
+                 teacher_logits: torch.Tensor | None = None, vote_head: GraphHead | None = None,
+                 protocol: Protocol | None = None):
         self.student = student.to("cpu").eval()
         self.data, self.bank_size, self.batch_size = data, bank_size, batch_size
+        self.protocol = protocol or Protocol(batch_size=batch_size)
         self.teacher_logits = teacher_logits
         self.vote_head = vote_head
         self._banks: dict[tuple[str, str | None], AnchorBank] = {}
@@ -111,7 +117,21 @@ class Predictor:
                                                                   labels=values)
         return self._banks[key]
 
-    def logits(self, mode: InferenceMode, x: torch.Tensor) -> torch.Tensor:
+    def describe(self, mode: InferenceMode) -> str:
+        """The protocol behind an accuracy of ``mode``, in words (stored beside it)."""
+        if mode.bank is None:
+            return self.protocol.describe()
+        size = len(self.data.anchor_bank(self.bank_size, mode.bank, seed=0))
+        text = protocols.describe_anchor(size, mode.bank)
+        if mode.kind == "vote":
+            source = "true labels" if mode.labels == "true" else "teacher's probabilities"
+            text += f"; the bank's {source} vote with weight {mode.label_weight:g}"
+        return text
+
+    def logits(self, mode: InferenceMode, x: torch.Tensor, y: torch.Tensor | None = None
+               ) -> torch.Tensor:
+        """Logits of ``mode`` (``y``: the labels, which class-sorted and Dirichlet batches
+        need)."""
         name = type(self.student).__name__
         if mode.kind not in self.student.inference_modes:
             raise ValueError(f"{name} has no {mode.name!r} mode")
@@ -119,12 +139,16 @@ class Predictor:
             raise ValueError(f"{name} has no graph: its label votes ({mode.name!r}) need a "
                              "vote_head")
         if mode.bank is None:
-            return predict_batches(self.student, x, self.batch_size)
+            return protocols.predict(self.student, x, y, self.protocol)
         bank = self.bank(mode.bank, mode.labels if mode.label_weight > 0 else None)
         return self.student.predict_anchor(x, bank, label_weight=mode.label_weight)
 
     def accuracies(self, x: torch.Tensor, y: torch.Tensor,
                    modes: list[InferenceMode] | None = None) -> dict[str, float]:
         """``{mode name: accuracy}`` over ``modes`` (default: every mode the student has)."""
-        return {mode.name: accuracy(self.logits(mode, x), y)
+        return {mode.name: accuracy(self.logits(mode, x, y), y)
                 for mode in (modes or self.modes())}
+
+    def protocols(self, modes: list[InferenceMode] | None = None) -> dict[str, str]:
+        """``{mode name: its protocol in words}``, to store beside :meth:`accuracies`."""
+        return {mode.name: self.describe(mode) for mode in (modes or self.modes())}

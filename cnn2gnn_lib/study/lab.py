@@ -17,6 +17,7 @@ import torch
 
 from .. import config, data, training
 from ..graph.heads import GraphHead
+from ..protocols import Protocol
 from ..student_data import StudentData, student_pool
 from ..students import Design
 from .inference import Predictor
@@ -55,8 +56,13 @@ class StudyPlan:
     default_temperature: float = 4.0
     default_alpha: float = 0.9
     bank_size: int = 10000
+    # the fast anchor mode of the efficiency stage: this many per-class k-means centres
+    compact_bank_size: int = 500
     throughput_batch: int = 256
     designs: bool = True
+    # the protocol stage: test batches of these sizes, Dirichlet batches of these a
+    protocol_batch_sizes: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
+    dirichlet_concentrations: tuple[float, ...] = (0.5, 2.0, 10.0)
 
     @classmethod
     def for_budget(cls, fast: bool | None = None, **overrides: Any) -> "StudyPlan":
@@ -67,7 +73,9 @@ class StudyPlan:
                                       deep_epochs=budget.teacher_epochs,
                                       student_epochs=budget.student_epochs)
         if budget.fast:
-            values.update(sweep_epochs=2, bank_size=500, s_values=(5, 10),
+            values.update(sweep_epochs=2, bank_size=500, compact_bank_size=100,
+                          s_values=(5, 10),
+                          protocol_batch_sizes=(32, 256),
                           final_seeds=(0, 1, 2), temperatures=(2.0, 4.0), alphas=(0.5, 0.9))
         else:
             dataset = overrides.get("dataset") or cls.dataset
@@ -175,13 +183,20 @@ class Lab:
                                               self.progress, self.device, split)
 
     def predictor(self, result: training.StudentResult, teacher_labels: bool = False,
-                  vote_head: GraphHead | None = None) -> Predictor:
-        """Predictions of a trained student in every mode, with banks of the plan's size
-        (``vote_head``: the graph rule of an MLP's label votes)."""
+                  vote_head: GraphHead | None = None, bank_size: int | None = None
+                  ) -> Predictor:
+        """Predictions of a trained student in every mode, with banks of the plan's size or
+        ``bank_size`` (``vote_head``: the graph rule of an MLP's label votes)."""
         cfg = result.config
-        return Predictor(result.model, self.bank_data(cfg), self.plan.bank_size,
+        return Predictor(result.model, self.bank_data(cfg), bank_size or self.plan.bank_size,
                          cfg.batch_size, self.teacher_logits() if teacher_labels else None,
-                         vote_head)
+                         vote_head, self.protocol.replace(batch_size=cfg.batch_size))
+
+    @property
+    def protocol(self) -> Protocol:
+        """How the study forms test batches in batch mode: shuffled (seed 0), of the plan's
+        batch size (the protocol stage tries the others)."""
+        return Protocol(batch_size=self.plan.batch_size)
 
     def test_split(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat test features and labels (a balanced subset in fast mode), read once."""

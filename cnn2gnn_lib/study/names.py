@@ -14,6 +14,7 @@ STUDENT_NAMES = {"mlp": "MLP", "gnn-knn": "GNN, fixed kNN graph",
 MLP_MODEL = "MLP student"
 GNN_BATCH_MODEL = "GNN student, batch mode"
 GNN_ANCHOR_MODEL = "GNN student, anchor mode"
+GNN_COMPACT_ANCHOR_MODEL = "GNN student, anchor mode, k-means bank"
 
 # the metrics of a main row, by inference mode
 TEST_BATCH = "test_batch_accuracy"

@@ -8,13 +8,15 @@
    (seed 0, short runs, learned-graph GNN with KD), never on test;
 3. :func:`main_rows`: every student kind without and with KD over the seeds, tested in batch
    mode and, for the GNNs, in anchor mode;
-4. :func:`efficiency`: parameters, FLOPs per image and measured images/s, in one process;
+4. :func:`efficiency`: parameters, FLOPs per image and measured images/s, in one process
+   (anchor mode with the full bank and with a compact k-means bank, each with its accuracy);
 5. :func:`designs`: every design of the design table judged on validation in every inference
    mode; the best GNN and MLP designs tested once per final seed (:func:`finals`) under the
    same protocols and the same help (:func:`comparison_protocols`: each image alone, and the
    bank's label vote the GNN chose, which the MLP gets too), compared seed by seed
    (:func:`compare`), with the evidence that explains their difference (:func:`evidence`, a
-   stage of its own).
+   stage of its own);
+6. the protocol stage, in :mod:`~cnn2gnn_lib.study.protocol_stage`.
 
 Every function records its stages as soon as they finish, so an interrupted study resumes.
 """
@@ -24,12 +26,12 @@ from typing import Any
 
 import torch
 
-from .. import data, efficiency as cost
+from .. import data, efficiency as cost, protocols as batching
 from ..metrics import accuracy
-from ..students import GNN_DESIGNS, MLP_DESIGNS, Design, batch_graph_homophily
+from ..students import GNN_DESIGNS, MLP_DESIGNS, Design
 from . import names
 from ..graph.heads import make_head
-from .inference import ANCHOR, BATCH, LABEL_WEIGHTS, MODES, modes_of
+from .inference import ANCHOR, ANCHOR_KMEANS, BATCH, LABEL_WEIGHTS, MODES, modes_of
 from .lab import Lab
 from .stages import StageLog
 from .stats import mean_std, paired_difference
@@ -100,10 +102,12 @@ def _main_record(lab: Lab, cfg) -> dict[str, Any]:
     record = {"val_accuracy": result.metrics["val_accuracy"],
               "best_epoch": result.metrics["best_epoch"],
               "train_seconds": result.metrics["train_seconds"],
-              names.TEST_BATCH: accuracy(predictor.logits(BATCH, x_test), y_test),
-              "history": result.history}
+              names.TEST_BATCH: accuracy(predictor.logits(BATCH, x_test, y_test), y_test),
+              "history": result.history,
+              "protocols": {names.TEST_BATCH: predictor.describe(BATCH)}}
     if ANCHOR in modes_of(result.model):
         record[names.TEST_ANCHOR] = accuracy(predictor.logits(ANCHOR, x_test), y_test)
+        record["protocols"][names.TEST_ANCHOR] = predictor.describe(ANCHOR)
         record["bank_size"] = predictor.bank().size
     return record
 
@@ -116,7 +120,7 @@ def main_rows(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> list[dict[str,
         for seed in lab.plan.seeds:
             cfg = lab.chosen_config(kind, kd, seed, lab.plan.student_epochs, chosen)
             name = f"student:{kind}{'+kd' if kd else ''}:seed={seed}"
-            per_seed.append(log.stage(name, cfg.to_dict(),
+            per_seed.append(log.stage(name, [cfg.to_dict(), lab.protocol.to_dict()],
                                       lambda cfg=cfg: _main_record(lab, cfg)))
         row: dict[str, Any] = {"student": kind, "kd": kd, "seeds": list(lab.plan.seeds),
                                "per_seed": per_seed}
@@ -147,11 +151,19 @@ def _measure(lab: Lab, chosen: dict[str, Any]) -> dict[str, Any]:
     model = gnn.model.to("cpu").eval()
     model.backend = "torch"  # the faster backend on CPU (same numbers as DGL)
     records.append({**cost.profile(names.GNN_BATCH_MODEL, model, flat), "role": "student"})
-    bank = lab.predictor(gnn).bank()
-    anchor = cost.profile(names.GNN_ANCHOR_MODEL, model, flat,
-                          run=lambda x: model.predict_anchor(x, bank),
-                          flops=cost.anchor_flops_per_image(model, bank, flat))
-    records.append({**anchor, "bank_size": bank.size, "role": "student"})
+    x_test, y_test = lab.test_split()
+    for name, predictor, mode in (
+            (names.GNN_ANCHOR_MODEL, lab.predictor(gnn), ANCHOR),
+            (names.GNN_COMPACT_ANCHOR_MODEL, lab.predictor(gnn, bank_size=plan.compact_bank_size),
+             ANCHOR_KMEANS)):
+        bank = predictor.bank(mode.bank)
+        anchor = cost.profile(name, model, flat, run=lambda x, bank=bank:
+                              model.predict_anchor(x, bank),
+                              flops=cost.anchor_flops_per_image(model, bank, flat))
+        # accuracy beside the speed: a smaller bank must not buy its speed with accuracy
+        records.append({**anchor, "bank_size": bank.size, "bank": mode.bank, "role": "student",
+                        "test_accuracy": accuracy(predictor.logits(mode, x_test), y_test),
+                        "protocol": predictor.describe(mode)})
     teacher_rate = records[0]["images_per_second"]
     for record in records:
         record["speedup_vs_teacher"] = record["images_per_second"] / teacher_rate
@@ -178,11 +190,12 @@ def _design_record(lab: Lab, kind: str, design: Design, chosen: dict[str, Any]
         "design": design.name, "description": design.description, "student": kind,
         "options": design.overrides, "train_seconds": result.metrics["train_seconds"],
         "best_epoch": result.metrics["best_epoch"],
-        "val": predictor.accuracies(split.x_val, split.y_val), "history": result.history}
+        "val": predictor.accuracies(split.x_val, split.y_val),
+        "val_protocols": predictor.protocols(), "history": result.history}
     model = result.model
     if model.head is not None:
-        record["val_batch_homophily"] = batch_graph_homophily(model, split.x_val, split.y_val,
-                                                              cfg.batch_size)
+        record["val_batch_homophily"] = batching.batch_homophily(model, split.x_val, split.y_val,
+                                                                 lab.protocol)
     if getattr(model, "self_logit", None) is not None:
         record["learned_self_weight"] = float(model.self_weight().detach())
     return record
@@ -227,19 +240,22 @@ def finals(lab: Lab, log: StageLog, kind: str, design: Design, modes: list[str],
                                       vote_head=make_head(**vote_head) if vote_head else None)
             test, predictions = {}, None
             for mode in modes:
-                logits = predictor.logits(MODES[mode], x_test)
+                logits = predictor.logits(MODES[mode], x_test, y_test)
                 test[mode] = accuracy(logits, y_test)
                 predictions = predictions or logits.argmax(1).tolist()
             return {"val_accuracy": result.metrics["val_accuracy"],
-                    "test_accuracy": test[modes[0]], "test": test, "predictions": predictions}
+                    "test_accuracy": test[modes[0]], "test": test, "predictions": predictions,
+                    "protocols": predictor.protocols([MODES[m] for m in modes])}
 
         per_seed.append(log.stage(f"final:{design.name}:seed={seed}",
-                                  [cfg.to_dict(), modes, vote_head], run))
+                                  [cfg.to_dict(), modes, vote_head, lab.protocol.to_dict()],
+                                  run))
     return {"design": design.name, "student": kind, "mode": modes[0], "modes": modes,
             "description": design.description, "seeds": list(lab.plan.final_seeds),
             "per_seed": per_seed, "vote_head": vote_head,
             "test_accuracy": mean_std([r["test_accuracy"] for r in per_seed]),
-            "test": {mode: mean_std([r["test"][mode] for r in per_seed]) for mode in modes}}
+            "test": {mode: mean_std([r["test"][mode] for r in per_seed]) for mode in modes},
+            "protocols": per_seed[0]["protocols"]}
 
 
 def compare(gnn: dict[str, Any], mlp: dict[str, Any], protocols: list[dict[str, str]]
@@ -276,8 +292,9 @@ def evidence(lab: Lab, chosen_finals: dict[str, Any], chosen: dict[str, Any],
             "mlp_right_gnn_wrong": ((mlp == y_test) & (gnn != y_test)).sum().item(),
             "both_wrong_differently": (differ & (gnn != y_test) & (mlp != y_test)).sum().item(),
             "test_images": len(y_test),
-            "test_batch_homophily": batch_graph_homophily(model, x_test, y_test,
-                                                          cfg.batch_size)}
+            "test_batch_homophily": batching.batch_homophily(model, x_test, y_test,
+                                                             lab.protocol),
+            "homophily_protocol": lab.protocol.describe()}
 
 
 def _best(records: dict[str, Any], designs: tuple[Design, ...]) -> tuple[Design, str, float]:
@@ -293,7 +310,7 @@ def designs(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> dict[str, Any]:
         for design in table:
             cfg = lab.design_config(kind, design, chosen)
             records[design.name] = log.stage(
-                f"design:{design.name}", cfg.to_dict(),
+                f"design:{design.name}", [cfg.to_dict(), lab.protocol.to_dict()],
                 lambda kind=kind, design=design: _design_record(lab, kind, design, chosen))
     gnn, gnn_mode, gnn_val = _best(records, GNN_DESIGNS)
     mlp, _, mlp_val = _best(records, MLP_DESIGNS)
@@ -310,7 +327,7 @@ def designs(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> dict[str, Any]:
     # a stage of its own, keyed by both finals' seed-0 runs: a rewrite needs no checkpoint
     settings = [gnn_final.to_dict(), gnn_modes,
                 lab.design_config("mlp", mlp, chosen, final=True).to_dict(), mlp_modes,
-                vote_head]
+                vote_head, lab.protocol.to_dict()]
     chosen_finals["evidence"] = log.stage(
         "evidence", settings, lambda: evidence(lab, chosen_finals, chosen, gnn))
     return {"records": list(records.values()), "finals": chosen_finals,

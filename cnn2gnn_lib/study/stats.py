@@ -4,7 +4,7 @@ Two students trained with the same seeds see the same data split, initialisation
 batch order, so their per-seed accuracies are paired. The difference is judged by its own
 spread: a 95% confidence interval from Student's t distribution with ``n - 1`` degrees of
 freedom. An interval that holds zero is reported as *no difference*: the seeds cannot tell the
-two apart. Chapter 7 of the book ("Results") reads its verdicts from here.
+two apart. Chapter 8 of the book ("Results") reads its verdicts from here.
 """
 from __future__ import annotations
 

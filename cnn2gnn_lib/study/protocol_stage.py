@@ -1,0 +1,115 @@
+"""The protocol stage of the study: every protocol student under every way of forming test
+batches (:mod:`cnn2gnn_lib.protocols`), and the tables that read it back.
+
+It answers with numbers the question of chapter 7 of the book ("Protocols"): under which
+protocol does a distilled two-layer GNN reach or pass its teacher? The teachers and the MLP
+predict each image alone, so their accuracies are the references no batching changes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import protocols as batching
+from ..metrics import accuracy
+from ..students import Design
+from .inference import ANCHOR, modes_of
+from .lab import Lab
+from .stages import StageLog
+
+
+
+def protocol_grid(plan) -> list[batching.Protocol]:
+    """The protocols of the protocol stage (:func:`cnn2gnn_lib.protocols.protocol_grid` at the
+    plan's batch sizes and Dirichlet concentrations)."""
+    return batching.protocol_grid(plan.protocol_batch_sizes, plan.dirichlet_concentrations)
+
+
+def protocol_students(lab: Lab, chosen: dict[str, Any], gnn_design: Design
+                      ) -> dict[str, Any]:
+    """The students the protocol stage measures, by name: the MLP and the paper-design GNN
+    with KD (seed 0 of the main rows), that GNN without KD, and the chosen GNN design with
+    and without KD (its final schedule, seed 0)."""
+    epochs, seed = lab.plan.student_epochs, lab.plan.seeds[0]
+    found = {"MLP + KD": lab.chosen_config("mlp", True, seed, epochs, chosen),
+             "GNN paper design": lab.chosen_config("gnn-learned", False, seed, epochs, chosen),
+             "GNN paper design + KD": lab.chosen_config("gnn-learned", True, seed, epochs,
+                                                        chosen)}
+    if gnn_design.name != "paper":
+        found[f"GNN {gnn_design.name}"] = lab.chosen_config(
+            "gnn-learned", False, seed, epochs, chosen, **gnn_design.overrides)
+        found[f"GNN {gnn_design.name} + KD"] = lab.design_config("gnn-learned", gnn_design,
+                                                                 chosen, final=True)
+    return found
+
+
+def _protocol_record(lab: Lab, cfg, grid: list[batching.Protocol]) -> dict[str, Any]:
+    result = lab.train(cfg)
+    model = result.model.to("cpu").eval()
+    x_test, y_test = lab.test_split()
+    rows = batching.evaluate_grid(model, x_test, y_test, grid, lab.bank_data(cfg).x_train,
+                                  lab.progress)
+    record: dict[str, Any] = {"student": cfg.kind, "kd": cfg.alpha > 0, "rows": rows}
+    if ANCHOR in modes_of(model):
+        predictor = lab.predictor(result)
+        record["anchor"] = {"accuracy": accuracy(predictor.logits(ANCHOR, x_test), y_test),
+                            "description": predictor.describe(ANCHOR)}
+    return record
+
+
+def protocol_stage(lab: Lab, log: StageLog, chosen: dict[str, Any], gnn_design: Design
+                   ) -> dict[str, Any]:
+    """Every protocol student (:func:`protocol_students`) under every protocol of
+    :func:`protocol_grid`, with the batch-mode edge homophily beside each accuracy; one stage
+    per student. The teachers' accuracies do not depend on batching (each image is alone)."""
+    grid = protocol_grid(lab.plan)
+    records = {}
+    for name, cfg in protocol_students(lab, chosen, gnn_design).items():
+        records[name] = log.stage(f"protocols:{name}",
+                                  [cfg.to_dict(), [rule.to_dict() for rule in grid]],
+                                  lambda cfg=cfg: _protocol_record(lab, cfg, grid))
+    return {"students": records, "batch_sizes": list(lab.plan.protocol_batch_sizes),
+            "concentrations": list(lab.plan.dirichlet_concentrations),
+            "test_images": len(lab.test_split()[1]), "seed": lab.plan.seeds[0]}
+
+
+def protocol_references(results: dict[str, Any]) -> dict[str, float]:
+    """Accuracies that no batching changes (each image is predicted alone): the teachers, and
+    the distilled MLP of the protocol stage (seed 0)."""
+    found = {f"{'teacher' if role == 'teacher' else 'deeper CNN'} ({r['arch']})":
+             r["metrics"]["test_accuracy"] for role, r in results.get("teachers", {}).items()}
+    mlp = results["protocols"]["students"].get("MLP + KD")
+    if mlp:
+        found["MLP + KD"] = mlp["rows"][0]["accuracy"]
+    return found
+
+
+def protocol_tables(results: dict[str, Any]) -> list[str]:
+    """One table per student of the protocol stage: accuracy (and batch-graph homophily) for
+    every protocol and batch size."""
+    found = results["protocols"]
+    sizes = found["batch_sizes"]
+    references = ", ".join(f"{name} {100 * value:.2f}"
+                           for name, value in protocol_references(results).items())
+    lines = ["", "## Protocols: what a batch-mode number measures", "",
+             f"Test accuracy (%) of each student (seed {found['seed']}) when the "
+             f"{found['test_images']:,} test images are formed into batches in different ways, "
+             "by batch size; in brackets, the edge homophily of the batch graphs. Every batch "
+             "protocol is transductive (the test images of a batch see each other); anchor mode "
+             "is inductive. Unchanged by batching (each image alone): " + references + "."]
+    for name, record in found["students"].items():
+        lines += ["", f"### {name}", "", "| protocol | " + " | ".join(map(str, sizes)) + " |",
+                  "|---|" + "---|" * len(sizes)]
+        table: dict[str, dict[int, str]] = {}
+        for row in record["rows"]:
+            family = (f"{row['order']} + as many training images" if row["context"]
+                      else row["protocol"])
+            cell = f"{100 * row['accuracy']:.2f}"
+            if "homophily" in row:
+                cell += f" ({row['homophily']:.2f})"
+            table.setdefault(family, {})[row["batch_size"]] = cell
+        for family, cells in table.items():
+            lines.append(f"| {family} | " + " | ".join(cells.get(b, "-") for b in sizes) + " |")
+        if "anchor" in record:
+            lines += ["", f"Anchor mode: {100 * record['anchor']['accuracy']:.2f} "
+                      f"({record['anchor']['description']})."]
+    return lines
