@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .data import ImageDataset
+from .protocols import row_family
 from .study import names
 from .study.inference import ANCHOR, BATCH
 
@@ -292,9 +293,8 @@ def plot_protocols(protocols: dict, references: dict[str, float] | None = None,
     for ax, (name, record) in zip(axes[0], graphs.items()):
         series: dict[str, list[tuple[int, float]]] = {}
         for row in record["rows"]:
-            family = (f"{row['order']} + as many training images (context)" if row["context"]
-                      else row["protocol"])
-            series.setdefault(family, []).append((row["batch_size"], 100 * row["accuracy"]))
+            point = (row["batch_size"], 100 * row["accuracy"])
+            series.setdefault(row_family(row), []).append(point)
         for k, (family, points) in enumerate(series.items()):
             sizes, values = zip(*sorted(points))
             ax.plot(sizes, values, marker="o", markersize=3, linestyle=lines[k % len(lines)],

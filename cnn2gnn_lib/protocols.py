@@ -259,8 +259,6 @@ def batch_homophily(student: Student, features: torch.Tensor, labels: torch.Tens
                     protocol: Protocol = Protocol()) -> float:
     """Edge homophily of the student's batch-mode graphs under ``protocol`` (the graph of its
     last layer that passes messages, without self-loops, weighted, pooled over batches)."""
-    if student.head is None:
-        raise ValueError(f"{type(student).__name__} builds no graph")
     if protocol.context:
         raise ValueError("batch_homophily measures test batches alone (context=0)")
     return pooled_homophily(student, features, labels,
@@ -282,6 +280,12 @@ def protocol_grid(batch_sizes: tuple[int, ...] = (32, 64, 128, 256, 512, 1024),
     if context:
         grid += [Protocol(batch_size=size, seed=seed, context=size) for size in batch_sizes]
     return grid
+
+
+def row_family(row: dict[str, Any]) -> str:
+    """The protocol of an :func:`evaluate_grid` row without its batch size: the line of a
+    plot or the row of a table that gathers all its batch sizes."""
+    return f"{row['order']} + as many training images" if row["context"] else row["protocol"]
 
 
 def evaluate_grid(student: Student, features: torch.Tensor, labels: torch.Tensor,

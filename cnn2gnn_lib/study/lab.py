@@ -190,13 +190,17 @@ class Lab:
         cfg = result.config
         return Predictor(result.model, self.bank_data(cfg), bank_size or self.plan.bank_size,
                          cfg.batch_size, self.teacher_logits() if teacher_labels else None,
-                         vote_head, self.protocol.replace(batch_size=cfg.batch_size))
+                         vote_head, self.protocol_for(cfg))
 
     @property
     def protocol(self) -> Protocol:
         """How the study forms test batches in batch mode: shuffled (seed 0), of the plan's
         batch size (the protocol stage tries the others)."""
         return Protocol(batch_size=self.plan.batch_size)
+
+    def protocol_for(self, cfg: training.StudentConfig) -> Protocol:
+        """:attr:`protocol` at ``cfg``'s batch size (a design may train and test on others)."""
+        return self.protocol.replace(batch_size=cfg.batch_size)
 
     def test_split(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat test features and labels (a balanced subset in fast mode), read once."""

@@ -195,7 +195,7 @@ def _design_record(lab: Lab, kind: str, design: Design, chosen: dict[str, Any]
     model = result.model
     if model.head is not None:
         record["val_batch_homophily"] = batching.batch_homophily(model, split.x_val, split.y_val,
-                                                                 lab.protocol)
+                                                                 predictor.protocol)
     if getattr(model, "self_logit", None) is not None:
         record["learned_self_weight"] = float(model.self_weight().detach())
     return record
@@ -293,8 +293,8 @@ def evidence(lab: Lab, chosen_finals: dict[str, Any], chosen: dict[str, Any],
             "both_wrong_differently": (differ & (gnn != y_test) & (mlp != y_test)).sum().item(),
             "test_images": len(y_test),
             "test_batch_homophily": batching.batch_homophily(model, x_test, y_test,
-                                                             lab.protocol),
-            "homophily_protocol": lab.protocol.describe()}
+                                                             lab.protocol_for(cfg)),
+            "homophily_protocol": lab.protocol_for(cfg).describe()}
 
 
 def _best(records: dict[str, Any], designs: tuple[Design, ...]) -> tuple[Design, str, float]:

@@ -101,8 +101,7 @@ def protocol_tables(results: dict[str, Any]) -> list[str]:
                   "|---|" + "---|" * len(sizes)]
         table: dict[str, dict[int, str]] = {}
         for row in record["rows"]:
-            family = (f"{row['order']} + as many training images" if row["context"]
-                      else row["protocol"])
+            family = batching.row_family(row)
             cell = f"{100 * row['accuracy']:.2f}"
             if "homophily" in row:
                 cell += f" ({row['homophily']:.2f})"
