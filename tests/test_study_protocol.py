@@ -202,3 +202,27 @@ def test_plans():
     assert full.seeds == (0, 1, 2) and len(full.s_values) >= 3
     assert full.final_seeds == (0, 1, 2, 3, 4) and len(fast.final_seeds) < 5
     assert StudyPlan.for_budget(True, seeds=(4,)).seeds == (4,)
+
+
+def test_protocol_verdict_names_where_a_graph_student_reaches_a_reference():
+    def row(order, size, acc, context=0):
+        name = order if not context else f"{order}+context {context}"
+        found = {"protocol": name, "order": order, "batch_size": size, "context": context,
+                 "accuracy": acc}
+        return found if context else {**found, "homophily": 0.5}
+
+    found = {"students": {
+        "MLP": {"rows": [{"protocol": "shuffled", "order": "shuffled", "batch_size": 32,
+                          "context": 0, "accuracy": 0.9}]},
+        "GNN": {"rows": [row("shuffled", 32, 0.80), row("shuffled", 256, 0.86),
+                         row("class-sorted", 32, 0.97), row("class-sorted", 256, 0.92),
+                         row("shuffled", 32, 0.84, context=32)],
+                "anchor": {"accuracy": 0.87}}}}
+    lines = protocol_stage.protocol_verdict(found, {"MLP": 0.88, "teacher": 0.95})
+    assert len(lines) == 2  # the MLP has no graph, so it gets no line
+    assert lines[0].startswith("- GNN reaches MLP (88.00%) under class-sorted (batch 32, 256)")
+    assert "never under shuffled, shuffled + as many training images" in lines[0]
+    assert "Anchor mode (inductive): 87.00%, below it" in lines[0]
+    assert "teacher (95.00%) under class-sorted (batch 32);" in lines[1]
+    lines = protocol_stage.protocol_verdict(found, {"anything": 0.99})
+    assert "under no batch protocol" in lines[0] and "never" not in lines[0]

@@ -17,7 +17,6 @@ from .lab import Lab
 from .stages import StageLog
 
 
-
 def protocol_grid(plan) -> list[batching.Protocol]:
     """The protocols of the protocol stage (:func:`cnn2gnn_lib.protocols.protocol_grid` at the
     plan's batch sizes and Dirichlet concentrations)."""
@@ -71,7 +70,6 @@ def protocol_stage(lab: Lab, log: StageLog, chosen: dict[str, Any], gnn_design: 
             "concentrations": list(lab.plan.dirichlet_concentrations),
             "test_images": len(lab.test_split()[1]), "seed": lab.plan.seeds[0]}
 
-
 def protocol_references(results: dict[str, Any]) -> dict[str, float]:
     """Accuracies that no batching changes (each image is predicted alone): the teachers, and
     the distilled MLP of the protocol stage (seed 0)."""
@@ -81,6 +79,37 @@ def protocol_references(results: dict[str, Any]) -> dict[str, float]:
     if mlp:
         found["MLP + KD"] = mlp["rows"][0]["accuracy"]
     return found
+
+
+def protocol_verdict(found: dict[str, Any], references: dict[str, float]) -> list[str]:
+    """For every graph student of ``found`` (a protocol stage, or a grid a chapter ran) and
+    every reference accuracy that no batching changes: the protocols under which the student
+    reaches the reference, with the batch sizes where it does, and those under which it never
+    does. Students without a graph are left out (their rows equal the reference or never
+    move)."""
+    lines = []
+    for name, record in found["students"].items():
+        if not any("homophily" in row for row in record["rows"]):
+            continue  # no batch graph: every protocol gives the same answer
+        for reference, value in references.items():
+            reached: dict[str, list[int]] = {}
+            for row in record["rows"]:
+                sizes = reached.setdefault(batching.row_family(row), [])
+                if row["accuracy"] >= value:
+                    sizes.append(row["batch_size"])
+            above = [f"{family} (batch {', '.join(map(str, sizes))})"
+                     for family, sizes in reached.items() if sizes]
+            never = [family for family, sizes in reached.items() if not sizes]
+            line = f"- {name} reaches {reference} ({100 * value:.2f}%) under "
+            line += "; ".join(above) if above else "no batch protocol"
+            if never and above:
+                line += "; never under " + ", ".join(never)
+            if "anchor" in record:
+                anchor = record["anchor"]["accuracy"]
+                line += (f". Anchor mode (inductive): {100 * anchor:.2f}%, "
+                         f"{'at or above' if anchor >= value else 'below'} it")
+            lines.append(line + ".")
+    return lines
 
 
 def protocol_tables(results: dict[str, Any]) -> list[str]:
@@ -111,4 +140,7 @@ def protocol_tables(results: dict[str, Any]) -> list[str]:
         if "anchor" in record:
             lines += ["", f"Anchor mode: {100 * record['anchor']['accuracy']:.2f} "
                       f"({record['anchor']['description']})."]
+    verdict = protocol_verdict(found, protocol_references(results))
+    if verdict:
+        lines += ["", "### Where a graph student reaches a per-image model", "", *verdict]
     return lines
