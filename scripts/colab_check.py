@@ -28,7 +28,8 @@ def run(path: Path, fast: bool = True) -> tuple[bool, float, str]:
     with tempfile.TemporaryDirectory(prefix="colab-") as folder:
         notebook = Path(shutil.copy(path, folder))
         env_folder = Path(folder)
-        os.environ.update(CNN2GNN_FAST="1" if fast else "0", CNN2GNN_ARTIFACTS=str(env_folder / "artifacts"),
+        os.environ.update(CNN2GNN_FAST="1" if fast else "0",
+                          CNN2GNN_ARTIFACTS=str(env_folder / "artifacts"),
                           CNN2GNN_CACHE=str(env_folder / "cache"),
                           MPLBACKEND="module://matplotlib_inline.backend_inline")
         os.environ.pop("CNN2GNN_DATA", None)
@@ -50,7 +51,7 @@ def main() -> int:
     import torchvision
 
     installed = Path(cnn2gnn_lib.__file__).resolve()
-    if ROOT in installed.parents:
+    if installed.parent == ROOT / "cnn2gnn_lib":  # an editable install, or run from the root
         print(f"colab-check: the library is imported from the checkout ({installed}), not from "
               "a pip install", file=sys.stderr)
         return 1
