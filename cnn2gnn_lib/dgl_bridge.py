@@ -89,29 +89,33 @@ def _import() -> types.ModuleType:
     return module
 
 
-def import_dgl() -> types.ModuleType:
-    """Import and return DGL, applying the graphbolt workaround only if it is needed.
-
-    Raises :class:`DGLUnavailable` with the reason and how to install a working DGL.
-    """
+def _try_once() -> None:
     if not _state["tried"]:
         _state["tried"] = True
         try:
             _state["module"] = _import()
         except DGLUnavailable as error:
-            _state["error"] = error
+            _state["error"] = str(error)
+
+
+def import_dgl() -> types.ModuleType:
+    """Import and return DGL, applying the graphbolt workaround only if it is needed.
+
+    Raises :class:`DGLUnavailable` with the reason and how to install a working DGL.
+    """
+    _try_once()
     if _state["module"] is None:
-        raise _state["error"]  # type: ignore[misc]
+        # A new exception on every call: re-raising one stored exception object would append
+        # each caller's frames to its traceback and keep their tensors alive, which leaked
+        # gigabytes when the graph layers asked for DGL on every batch.
+        raise DGLUnavailable(_state["error"])
     return _state["module"]  # type: ignore[return-value]
 
 
 def dgl_available() -> bool:
-    """True when DGL imports (possibly with the workaround)."""
-    try:
-        import_dgl()
-        return True
-    except DGLUnavailable:
-        return False
+    """True when DGL imports (possibly with the workaround); never raises."""
+    _try_once()
+    return _state["module"] is not None
 
 
 def workaround_applied() -> bool:

@@ -98,3 +98,20 @@ def test_only_the_bridge_imports_dgl():
     statement = re.compile(r"^\s*(import dgl\b|from dgl\b)|import_module\(\"dgl\"\)", re.M)
     importers = sorted(p.name for p in package.rglob("*.py") if statement.search(p.read_text()))
     assert importers == ["dgl_bridge.py"]
+
+
+def test_repeated_failures_do_not_keep_the_callers_frames(fresh_bridge, monkeypatch):
+    # The graph layers ask for DGL on every batch; an exception object stored and re-raised
+    # would grow its traceback by the caller's frames each time and keep their tensors alive.
+    monkeypatch.setenv("DGLBACKEND", "tensorflow")
+    errors = []
+    for _ in range(3):
+        try:
+            fresh_bridge.import_dgl()
+        except dgl_bridge.DGLUnavailable as error:
+            errors.append(error)
+    assert len({id(error) for error in errors}) == 3
+    depth = [len(__import__("traceback").extract_tb(error.__traceback__)) for error in errors]
+    assert depth[0] == depth[1] == depth[2]
+    assert not fresh_bridge.dgl_available()
+    assert "DGLBACKEND='tensorflow'" in str(errors[-1])
