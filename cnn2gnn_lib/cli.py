@@ -2,7 +2,9 @@
 
 Commands:
 
-* ``train-teacher``: train (or reuse) a CNN teacher and print its test accuracy;
+* ``train-teacher``: train (or reuse) a CNN teacher and print its test accuracy; under
+  ``torchrun --nproc_per_node=N`` it trains with N processes
+  (:mod:`cnn2gnn_lib.training.distributed`);
 * ``reproduce``: the whole study (teachers, sweeps, students, cost) into ``results/<dataset>/``;
 * ``info``: versions, device and GPU, mixed precision, fast mode, DGL, where the data is and
   whether the artifact and cache folders can be written (:func:`cnn2gnn_lib.book.environment`).
@@ -15,6 +17,7 @@ import sys
 
 from . import book, config, data, teachers, training
 from .reproduce import reproduce
+from .training import distributed
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -91,16 +94,29 @@ def _train_teacher(args: argparse.Namespace) -> int:
         args.fast, dataset=args.dataset, arch=args.arch, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         schedule=args.schedule, seed=args.seed)
+    ctx = distributed.context()
+    if ctx is not None:  # started by torchrun with several processes
+        return _train_teacher_distributed(args, cfg, ctx)
     device = config.pick_device(args.device)
-    mode = "fast" if config.budget(args.fast).fast else "full"
-    print(f"training {cfg.arch} on {cfg.dataset} ({mode} mode, {cfg.epochs} epochs, "
-          f"batch {cfg.batch_size}) on {device}", flush=True)
+    _announce(args, cfg, device)
     runner = training.train_teacher if args.retrain else training.train_or_load
     kwargs = dict(device=device, out_dir=args.out, root=args.data_root,
                   progress=not args.no_progress)
     if args.retrain:
         kwargs["resume"] = False
-    result = runner(cfg, **kwargs)
+    _report_teacher(args, cfg, runner(cfg, **kwargs))
+    return 0
+
+
+def _announce(args: argparse.Namespace, cfg, device, processes: int = 1) -> None:
+    mode = "fast" if config.budget(args.fast).fast else "full"
+    where = (f"{processes} processes on {device.type}, {cfg.batch_size // processes} images "
+             f"each per step" if processes > 1 else str(device))
+    print(f"training {cfg.arch} on {cfg.dataset} ({mode} mode, {cfg.epochs} epochs, "
+          f"batch {cfg.batch_size}) on {where}", flush=True)
+
+
+def _report_teacher(args: argparse.Namespace, cfg, result) -> None:
     m = result.metrics
     if result.loaded:
         print("loaded the finished checkpoint of these settings (use --retrain to train again)")
@@ -109,6 +125,27 @@ def _train_teacher(args: argparse.Namespace) -> int:
           f"{m['train_seconds'] / 60:.1f} min training; checkpoint {result.path}")
     if args.json:
         print(json.dumps({"config": cfg.to_dict(), "metrics": m}, indent=2))
+
+
+def _train_teacher_distributed(args: argparse.Namespace, cfg, ctx) -> int:
+    """``torchrun -m cnn2gnn_lib train-teacher``: rank 0 looks for a finished run and reports;
+    otherwise every process trains its share (:mod:`cnn2gnn_lib.training.distributed`)."""
+    device = distributed.start(ctx, args.device)
+    try:
+        distributed.local_batch_size(cfg.batch_size, ctx)  # fail before any work
+        found = None
+        if ctx.is_main and not args.retrain:
+            found = distributed.find_finished(cfg, device, args.out, not args.no_progress)
+        if ctx.is_main:
+            _announce(args, cfg, device, ctx.world_size)
+        if not distributed.agree(found is not None, ctx):
+            found = distributed.train_teacher_distributed(
+                cfg, ctx, device, args.out, args.data_root, not args.no_progress,
+                resume=not args.retrain)
+        if ctx.is_main:
+            _report_teacher(args, cfg, found)
+    finally:
+        distributed.stop()
     return 0
 
 

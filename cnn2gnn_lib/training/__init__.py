@@ -8,7 +8,10 @@
   weighted loss terms (chapters 5 and 6); :mod:`~cnn2gnn_lib.training.callbacks`: its epoch
   callbacks (the sparsity schedule, partial checkpoints);
 * :mod:`~cnn2gnn_lib.training.pretrained`: the teachers shipped with the library, used by
-  :func:`train_or_load` when the requested configuration matches one exactly.
+  :func:`train_or_load` when the requested configuration matches one exactly;
+* :mod:`~cnn2gnn_lib.training.distributed` and
+  :mod:`~cnn2gnn_lib.training.distributed_student`: teachers and students on several processes
+  under ``torchrun`` (chapter 9, "Scaling out").
 """
 from ..student_data import StudentData
 from .callbacks import Callback, SaveState, SparsitySchedule

@@ -191,6 +191,9 @@ class _TeacherRun:
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)
     epoch: int = 0
     elapsed: float = 0.0
+    # what the loop calls: the model itself, or a DistributedDataParallel wrapper of it
+    # (:mod:`~cnn2gnn_lib.training.distributed`); checkpoints always hold the bare model
+    trainer: nn.Module | None = None
 
     def state(self, cfg: TeacherConfig) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "config": cfg.to_dict(),
@@ -226,14 +229,20 @@ def _start_run(cfg: TeacherConfig, device: torch.device, generator: torch.Genera
 
 
 def _train_epoch(run: _TeacherRun, cfg: TeacherConfig, train_set: data.ImageDataset,
-                 device: torch.device, steps: int, progress: bool) -> dict[str, float]:
-    """One epoch of SGD over shuffled, augmented batches; returns the epoch's history row."""
-    model, channels_last = run.model, _use_channels_last(device)
+                 device: torch.device, steps: int, progress: bool, batches=None
+                 ) -> dict[str, float]:
+    """One epoch of SGD over shuffled, augmented batches; returns the epoch's history row.
+
+    ``batches`` (default: the whole training set, shuffled by ``run.generator``) lets a process
+    of a distributed run pass its own shard."""
+    model, channels_last = run.trainer or run.model, _use_channels_last(device)
     model.train()
     began = time.perf_counter()
     loss_sum, right, seen = 0.0, 0, 0
-    batches = data.iterate_batches(train_set, cfg.batch_size, shuffle=True, augment=cfg.augment,
-                                   generator=run.generator, device=device, drop_last=True)
+    if batches is None:
+        batches = data.iterate_batches(train_set, cfg.batch_size, shuffle=True,
+                                       augment=cfg.augment, generator=run.generator,
+                                       device=device, drop_last=True)
     bar = tqdm(batches, total=steps, desc=f"epoch {run.epoch + 1}", leave=False,
                disable=not progress, unit="batch")
     for images, labels in bar:
