@@ -9,10 +9,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV=${COLAB_VENV:-$ROOT/.venv-colab}
-PY313=$(command -v python3.13 2>/dev/null || true)
-if [ -z "$PY313" ]; then
-  PY313=$(ls "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13 2>/dev/null | tail -1 || true)
-fi
+# a python3.13 on PATH may be a pyenv shim that refuses to run: take the first that runs
+PY313=""
+for candidate in "$(command -v python3.13 2>/dev/null || true)" \
+                 $(ls "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13 2>/dev/null || true); do
+  if [ -n "$candidate" ] && "$candidate" -c "import sys" >/dev/null 2>&1; then
+    PY313=$candidate
+    break
+  fi
+done
 if [ -z "$PY313" ]; then
   echo "colab-check: skipped: no Python 3.13 on this machine (e.g. pyenv install 3.13)"
   exit 0
