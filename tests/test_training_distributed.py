@@ -160,23 +160,46 @@ def test_sharded_prediction_counts_every_image_once(tmp_path):
         assert float(out.split("MAXDIFF")[1].split()[0]) < 1e-4
 
 
+def _start_and_lose_rank_1(out: Path, command: list[str], how: signal.Signals,
+                           timeout_s: int) -> tuple[int, str, float]:
+    """Start two processes, let rank 0 finish epoch 1, then kill (or freeze) rank 1; returns
+    rank 0's exit code, output, and how long it took to stop after losing rank 1."""
+    processes = _start(command, CNN2GNN_DIST_TIMEOUT=str(timeout_s))
+    began = time.monotonic()
+    while not list((out / "teachers").glob("*.partial.pt")):  # rank 0 finished epoch 1
+        assert time.monotonic() - began < 180, [p.poll() for p in processes]
+        assert all(p.poll() is None for p in processes), _finish(processes)
+        time.sleep(0.2)
+    processes[1].send_signal(how)
+    began = time.monotonic()
+    try:
+        text, _ = processes[0].communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("rank 0 hung after losing rank 1")
+    finally:
+        processes[1].kill()
+        processes[1].communicate()
+    return processes[0].returncode, text, time.monotonic() - began
+
+
+def test_a_frozen_process_stops_the_others_after_the_timeout(tmp_path):
+    out = tmp_path / "artifacts"
+    command = ["-m", "cnn2gnn_lib", "train-teacher", "--dataset", "fashion-mnist", "--epochs",
+               "3", "--out", str(out), "--no-progress"]
+    code, text, seconds = _start_and_lose_rank_1(out, command, signal.SIGSTOP, timeout_s=10)
+    assert code != 0 and "another process of this run stopped answering" in text, text
+    assert 10 <= seconds < 60
+
+
 def test_a_lost_process_stops_the_run_and_the_run_resumes(tmp_path):
     out = tmp_path / "artifacts"
     command = ["-m", "cnn2gnn_lib", "train-teacher", "--dataset", "fashion-mnist", "--epochs",
                "3", "--out", str(out), "--no-progress"]
     partial = out / "teachers"
-    processes = _start(command, CNN2GNN_DIST_TIMEOUT="60")
-    began = time.monotonic()
-    while not list(partial.glob("*.partial.pt")):  # rank 0 finished epoch 1
-        assert time.monotonic() - began < 180, [p.poll() for p in processes]
-        assert all(p.poll() is None for p in processes), _finish(processes)
-        time.sleep(0.2)
-    processes[1].send_signal(signal.SIGKILL)
-    began = time.monotonic()
-    (code, text), _ = _finish(processes, timeout=120)
+    code, text, seconds = _start_and_lose_rank_1(out, command, signal.SIGKILL, timeout_s=60)
     assert code != 0, text
     assert "another process of this run stopped answering" in text
-    assert time.monotonic() - began < 100
+    assert seconds < 100
 
     # the same command again (with progress, which announces the resumption), through torchrun
     resumed = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
