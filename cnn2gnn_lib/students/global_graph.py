@@ -101,6 +101,6 @@ def batch_pass(model: GNNStudent, x: torch.Tensor, gather: Gather | None = None,
     g1 = rows_of(graphs.get(first_source), first, b)
     h1 = F.relu(_mix(model.lin1, xw1, xw1_all, g1, weight))           # H1 of my rows
     m2 = model.lin2.transform(model.dropout(h1))                       # H1 W2 of my rows
-    hidden = gather(h1) if second_source == "hidden" and "hidden" not in graphs.built else None
+    hidden = gather(h1) if second_source == "hidden" else None
     g2 = rows_of(graphs.get(second_source, hidden), first, b)
     return _mix(model.lin2, m2, gather(m2) if g2 is not None else m2, g2, weight)

@@ -9,8 +9,9 @@ around that:
 * :class:`Context`, which process this is (:func:`context` reads torchrun's environment);
 * :func:`train_batches`, each process's share of an epoch, drawn by a
   :class:`~torch.utils.data.DistributedSampler`;
-* :func:`predict_sharded`, predictions split across the processes and gathered back in dataset
-  order, the sampler's padding dropped so no image counts twice;
+* :func:`predict_sharded` (and :func:`evaluate_sharded`), predictions split across the
+  processes and gathered back in dataset order, the sampler's padding dropped so no image
+  counts twice;
 * :func:`train_teacher_distributed`, the teacher loop of
   :func:`~cnn2gnn_lib.training.teacher.train_teacher` under DDP: rank 0 alone writes checkpoints
   and shows progress, every process resumes from rank 0's partial checkpoint.
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -182,6 +182,14 @@ def predict_sharded(model: torch.nn.Module, dataset: data.ImageDataset, ctx: Con
     return torch.stack(gathered, 1).reshape(-1, local.shape[1])[:len(dataset)]
 
 
+def evaluate_sharded(model: torch.nn.Module, dataset: data.ImageDataset, ctx: Context,
+                     device: torch.device | str = "cpu") -> dict[str, float]:
+    """:func:`~cnn2gnn_lib.training.teacher.evaluate` with the images split across processes."""
+    logits = predict_sharded(model, dataset, ctx, device)
+    return {"loss": torch.nn.functional.cross_entropy(logits, dataset.targets).item(),
+            "accuracy": accuracy(logits, dataset.targets)}
+
+
 def _peer_lost(error: Exception) -> PeerLost:
     first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
     return PeerLost(f"rank {dist.get_rank()}: another process of this run stopped answering "
@@ -273,10 +281,8 @@ def train_teacher_distributed(cfg: teacher_loop.TeacherConfig, ctx: Context,
         row["images_per_second"] = steps * cfg.batch_size / row["seconds"]
         run.elapsed += row["seconds"]
         if monitor:
-            logits = predict_sharded(run.model, test_set, ctx, device)
-            row["test_accuracy"] = accuracy(logits, test_set.targets)
-            row["test_loss"] = torch.nn.functional.cross_entropy(logits,
-                                                                 test_set.targets).item()
+            row.update({f"test_{k}": v for k, v in
+                        evaluate_sharded(run.model, test_set, ctx, device).items()})
         run.history.append(row)
         run.epoch += 1
         epochs.set_postfix({k: f"{v:.3f}" for k, v in row.items()
@@ -289,19 +295,11 @@ def train_teacher_distributed(cfg: teacher_loop.TeacherConfig, ctx: Context,
 def _finish(run, cfg, train_set, test_set, device, final_path, partial_path, ctx: Context
             ) -> teacher_loop.TrainResult:
     run.trainer = None
-    logits = predict_sharded(run.model, test_set, ctx, device)
-    metrics = {"test_accuracy": accuracy(logits, test_set.targets),
-               "test_loss": torch.nn.functional.cross_entropy(logits, test_set.targets).item(),
-               "train_seconds": run.elapsed, "epochs": cfg.epochs,
-               "train_images": len(train_set), "test_images": len(test_set),
-               "parameters": sum(p.numel() for p in run.model.parameters()),
-               "device": str(device), "processes": ctx.world_size}
+    final = evaluate_sharded(run.model, test_set, ctx, device)
+    metrics = {**teacher_loop._final_metrics(run, cfg, train_set, test_set, device, final),
+               "processes": ctx.world_size}
     run.model.eval()
     if ctx.is_main:
-        atomic_save({"format": teacher_loop.CHECKPOINT_FORMAT, "config": cfg.to_dict(),
-                     "model": run.model.state_dict(), "history": run.history,
-                     "metrics": metrics, "versions": teacher_loop.versions(),
-                     "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, final_path)
-        partial_path.unlink(missing_ok=True)
+        teacher_loop._write_final(run, cfg, metrics, final_path, partial_path)
     _collective(dist.barrier)  # the others return once the checkpoint exists
     return teacher_loop.TrainResult(run.model, cfg, run.history, metrics, final_path)

@@ -312,11 +312,23 @@ def train_teacher(cfg: TeacherConfig, device: torch.device | str | None = None,
 
 def _finish(run: _TeacherRun, cfg: TeacherConfig, train_set, test_set, device, final_path: Path,
             partial_path: Path) -> TrainResult:
-    final = evaluate(run.model, test_set, device=device)
-    metrics = {"test_accuracy": final["accuracy"], "test_loss": final["loss"],
-               "train_seconds": run.elapsed, "epochs": cfg.epochs,
-               "train_images": len(train_set), "test_images": len(test_set),
-               "parameters": count_parameters(run.model), "device": str(device)}
+    metrics = _final_metrics(run, cfg, train_set, test_set, device,
+                             evaluate(run.model, test_set, device=device))
+    return _write_final(run, cfg, metrics, final_path, partial_path)
+
+
+def _final_metrics(run: _TeacherRun, cfg: TeacherConfig, train_set, test_set, device,
+                   final: dict[str, float]) -> dict[str, Any]:
+    """What a finished checkpoint records; ``final`` is :func:`evaluate`'s answer."""
+    return {"test_accuracy": final["accuracy"], "test_loss": final["loss"],
+            "train_seconds": run.elapsed, "epochs": cfg.epochs,
+            "train_images": len(train_set), "test_images": len(test_set),
+            "parameters": count_parameters(run.model), "device": str(device)}
+
+
+def _write_final(run: _TeacherRun, cfg: TeacherConfig, metrics: dict[str, Any],
+                 final_path: Path, partial_path: Path) -> TrainResult:
+    """Save the finished checkpoint and drop the partial one."""
     run.model.eval()
     atomic_save({"format": CHECKPOINT_FORMAT, "config": cfg.to_dict(),
                  "model": run.model.state_dict(), "history": run.history, "metrics": metrics,
