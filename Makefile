@@ -8,10 +8,12 @@ export VENV
 CNN2GNN_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data))
 export CNN2GNN_DATA
 
-.PHONY: setup test book notebooks teacher reproduce lock clean help
+.PHONY: setup test book book-students pdf notebooks teacher reproduce lock clean help
 
 help:
 	@echo "make book      set up, then build the book into _build/html"
+	@echo "make book-students  the same book without the exercise solutions (_build/students)"
+	@echo "make pdf       the whole book as one PDF (installs Debian's TeX packages if needed)"
 	@echo "make test      set up, then run the tests and every notebook in fast mode (what CI runs)"
 	@echo "make notebooks execute the chapters in full mode (their committed outputs) and time them"
 	@echo "make teacher   set up, then train the full-mode ResNet-20 teacher on Fashion-MNIST"
@@ -27,6 +29,13 @@ test: setup
 book: setup
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "book: open _build/html/index.html"
+
+book-students: setup
+	$(BIN)/python scripts/students_edition.py
+
+pdf:
+	CNN2GNN_TEX=1 bash scripts/setup_env.sh
+	$(BIN)/python scripts/build_pdf.py
 
 notebooks: setup
 	$(BIN)/python scripts/notebooks.py run --mode fast

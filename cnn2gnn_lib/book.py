@@ -19,7 +19,7 @@ import matplotlib
 import torch
 import torchvision
 
-from . import __version__, config, data, dgl_bridge
+from . import __version__, config, data, dgl_bridge, plotting
 from .training import precision, versions
 
 
@@ -37,6 +37,7 @@ class ChapterSetup:
 def setup(seed: int = 0, device: str | None = None, verbose: bool = True) -> ChapterSetup:
     """Seed, pick the device and the graph backend, and print the environment."""
     generator = config.seed_everything(seed)
+    plotting.book_style()
     chosen = config.pick_device(device)
     budget = config.budget()
     backend = "dgl" if dgl_bridge.dgl_available() else "torch"

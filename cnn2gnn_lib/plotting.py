@@ -17,6 +17,25 @@ from .study import names
 from .study.inference import ANCHOR, BATCH
 
 
+# Font sizes that read at the book's width (a figure is shrunk to about 700 pixels there).
+BOOK_STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
+              "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10,
+              "figure.titlesize": 13}
+
+
+def book_style() -> None:
+    """Set the book's figure style: readable font sizes and, inside IPython, figures as PNG at
+    twice the resolution shown ("retina"), so they stay sharp at any zoom and in the PDF."""
+    plt.rcParams.update(BOOK_STYLE)
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:  # plain Python: nothing to configure
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("retina")
+
+
 def show_image(ax, image, **imshow_options):
     """Draw one image ``[C, H, W]`` (tensor or array; uint8 in 0..255 or float in [0, 1]) on
     ``ax``: one channel in grey, three in colour. Chapters use it so that their figures work for
@@ -186,12 +205,12 @@ def plot_sweep(rows: Sequence[dict], name: str, chosen=None, log_x: bool = False
 def plot_learning_curves(curves: dict[str, tuple[Sequence[int], Sequence[float]]],
                          ylabel: str = "accuracy", title: str | None = None):
     """Several accuracy-per-epoch curves on one axis (``name -> (epochs, values)``)."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     for name, (epochs, values) in curves.items():
         ax.plot(epochs, values, marker=".", label=name)
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: the curves stay visible
     fig.tight_layout()
     return fig
 
@@ -261,17 +280,18 @@ def plot_efficiency(results: dict, title: str | None = None):
     if compact is not None and "test_accuracy" in compact:  # its own run: seed 0
         points.append((f"{names.GNN_COMPACT_ANCHOR_MODEL} ({compact['bank_size']}) + KD, "
                        "seed 0", compact, compact["test_accuracy"]))
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
     largest = max(record["parameters"] for _, record, _ in points)
     for name, record, accuracy in points:
         teacher = record.get("role") == "teacher"
         ax.scatter(record["images_per_second"], 100 * accuracy,
                    s=40 + 400 * record["parameters"] / largest, alpha=0.7,
-                   marker="s" if teacher else "o")
-        ax.annotate(name, (record["images_per_second"], 100 * accuracy), fontsize=8,
-                    xytext=(6, 4), textcoords="offset points")
+                   marker="s" if teacher else "o", label=name)
+    # names in a legend beside the axes, not next to the points: points close in speed and
+    # accuracy would put their labels on top of each other
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), markerscale=0.6, fontsize=9)
     ax.set_xscale("log")
-    ax.margins(x=0.3, y=0.15)  # room for the labels right of the points
+    ax.margins(x=0.15, y=0.15)
     ax.set(xlabel="images per second on the CPU (log scale)", ylabel="test accuracy (%)",
            title=title or "accuracy against inference speed (area: parameters)")
     ax.grid(alpha=0.3)

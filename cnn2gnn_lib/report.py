@@ -15,6 +15,7 @@ from .students import MLP_DESIGNS
 from .study.inference import ANCHOR, BATCH, label_vote
 from .study.protocol_stage import protocol_references, protocol_tables
 from .study.protocol_stage import protocol_verdict  # noqa: F401  (chapter 7 reads it here)
+from .study.readings import readings  # noqa: F401  (chapter 8 reads it here)
 from .study.names import STUDENT_NAMES, TEST_ANCHOR, TEST_BATCH
 
 # where an editable install (a clone of the book's repository) keeps the committed results

@@ -73,14 +73,40 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def header(name: str, timings: dict) -> str:
+WORDS_PER_MINUTE = 200  # prose; code is counted twice, since it is read at about half the speed
+
+
+def reading_minutes(path: Path) -> tuple[int, int, int]:
+    """``(minutes, prose words, code lines)`` of a chapter, its generated cells left out."""
+    nb = nbformat.read(path, as_version=4)
+    prose = code_words = code_lines = 0
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if HEADER_TAG in tags or SETUP_TAG in tags:
+            continue
+        words = len(cell.source.split())
+        if cell.cell_type == "markdown":
+            prose += words
+        elif cell.cell_type == "code":
+            code_words += words
+            code_lines += sum(1 for line in cell.source.splitlines() if line.strip())
+    minutes = -(-(prose + 2 * code_words) // WORDS_PER_MINUTE)
+    return max(minutes, 1), prose, code_lines
+
+
+def header(name: str, timings: dict, reading: tuple[int, int, int] | None = None) -> str:
     url, branch = repository()
     github = url.replace("https://github.com/", "")
     colab = f"https://colab.research.google.com/github/{github}/blob/{branch}/notebooks/{name}"
     t = timings.get(name, {})
     machine = t.get("machine", "this project's 2-core CPU machine")
     # a text link, not Colab's badge image: the built book loads nothing from another host
-    return (f"**[Open this chapter in Colab]({colab})**\n\n"
+    read = ""
+    if reading is not None:
+        minutes, prose, lines = reading
+        read = (f"**Reading time** about {minutes} min ({prose:,} words of text, {lines} lines "
+                f"of code).\n\n")
+    return (f"**[Open this chapter in Colab]({colab})**\n\n{read}"
             f"**Time to run** on {machine}: fast mode {_minutes(t.get('fast_seconds'))} "
             f"warm, cold {_minutes(t.get('fast_cold_seconds'))}; full mode "
             f"{_minutes(t.get('full_seconds'))} warm, cold {_minutes(t.get('full_cold_seconds'))}"
@@ -119,7 +145,7 @@ DATASET_CHAPTERS = ("01_", "02_", "03_", "04_", "05_", "06_", "07_")
 def expected_cells(path: Path, timings: dict) -> dict[str, str]:
     url, _ = repository()
     dataset = DATASET_LINES if path.name.startswith(DATASET_CHAPTERS) else ""
-    return {HEADER_TAG: header(path.name, timings),
+    return {HEADER_TAG: header(path.name, timings, reading_minutes(path)),
             SETUP_TAG: SETUP_TEMPLATE.format(url=url, dataset=dataset)}
 
 
@@ -280,6 +306,9 @@ def run(mode: str, names: list[str] | None) -> None:
 
     os.environ["CNN2GNN_FAST"] = "1" if mode == "fast" else "0"
     os.environ.setdefault("CNN2GNN_ARTIFACTS", str(ROOT / "artifacts"))
+    shared_data = ROOT.parent / "shared" / "data"  # as the Makefile: the development copy
+    if shared_data.is_dir():
+        os.environ.setdefault("CNN2GNN_DATA", str(shared_data))
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
     for path in notebooks(names):

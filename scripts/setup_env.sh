@@ -4,7 +4,8 @@
 #   2. Debian's chromium and chromium-driver (the headless browser test of the rendered book),
 #      and MathJax from the npm registry into book/_static/mathjax (formulas render offline),
 #   3. a virtual environment in $VENV (default .venv) with the exact locked packages,
-#   4. the companion library installed in editable mode.
+#   4. the companion library installed in editable mode;
+#   5. only when asked (CNN2GNN_TEX=1, as `make pdf` does): Debian's TeX packages for the PDF.
 # Re-running does nothing when the lock file has not changed since the last install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,15 @@ if ! command -v npm >/dev/null; then
   install_debian npm || echo "setup: continuing; without MathJax the book shows formulas as TeX." >&2
 fi
 bash scripts/fetch_mathjax.sh || echo "setup: MathJax could not be fetched; formulas will show as TeX." >&2
+
+TEX_PACKAGES=(latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
+              texlive-xetex texlive-plain-generic texlive-science tex-gyre fonts-freefont-otf
+              poppler-utils)
+if [ "${CNN2GNN_TEX:-0}" = "1" ] && ! { command -v xelatex && command -v latexmk; } >/dev/null; then
+  echo "setup: installing Debian's TeX packages for the PDF (a few minutes): ${TEX_PACKAGES[*]}"
+  install_debian --no-install-recommends "${TEX_PACKAGES[@]}" ||
+    { echo "setup: without TeX, \`make pdf\` cannot build the PDF." >&2; exit 1; }
+fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating virtual environment $VENV"

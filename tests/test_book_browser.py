@@ -71,6 +71,7 @@ def browser(tmp_path_factory):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER),
                               options=options)
+    driver.set_window_size(1366, 768)  # the commonest laptop screen (book.css sizes code for it)
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
@@ -203,6 +204,13 @@ def test_every_page_renders_cleanly(site, browser):
                 problems.append(f"{page}: no Colab launch button")
             elif not any(page.replace(".html", ".ipynb") in h for h in colab):
                 problems.append(f"{page}: the Colab button opens another notebook: {colab[0]}")
+            scrolled = browser.execute_script(  # code a reader would have to scroll sideways
+                "return [...document.querySelectorAll('div.cell pre')]"
+                ".filter(p => p.scrollWidth > p.clientWidth + 2)"
+                ".map(p => p.innerText.split('\\n')[0].slice(0, 60));")
+            for first_line in scrolled:
+                problems.append(f"{page}: a code or output block scrolls sideways: "
+                                f"{first_line!r}")
     assert not problems, "\n".join(problems)
 
 

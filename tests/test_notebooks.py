@@ -93,3 +93,50 @@ def test_chapter_structure(path):
             assert output["output_type"] != "error", text(cell)[:80]
             assert "image/svg+xml" not in output.get("data", {})
     assert any("image/png" in o.get("data", {}) for c in code for o in c["outputs"])
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_reads_well(path):
+    """A summary before the exercises, a reading time in the header, no code line that needs
+    a horizontal scroll bar (book.css fits 96 characters at 1366 pixels), no stray matplotlib
+    reprs."""
+    nb = json.loads(path.read_text())
+    markdown = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert "Reading time" in "".join(nb["cells"][1]["source"])
+    assert 0 <= markdown.find("## Summary") < markdown.find("## Exercises"), path.name
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for line in "".join(cell["source"]).splitlines():
+            assert len(line) <= 96, f"{path.name}: {line[:60]}... ({len(line)} characters)"
+        for output in cell["outputs"]:
+            shown = "".join(output.get("data", {}).get("text/plain", ""))
+            assert not shown.startswith("<matplotlib.") or shown.startswith("<Figure"), shown
+
+
+def test_every_chapter_has_a_checked_exercise_the_library_knows():
+    from cnn2gnn_lib import exercises
+
+    known = exercises.available()
+    for path in CHAPTERS:
+        number = str(int(path.name[:2]))
+        text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                       if c["cell_type"] == "markdown")
+        asked = set(re.findall(r'exercises\.check\("(\d+\.\d+)"', text))
+        assert asked, f"{path.name} has no checked exercise"
+        assert all(found.split(".")[0] == number and found in known for found in asked), asked
+        assert {k for k in known if k.split(".")[0] == number} <= asked
+
+
+def test_the_instructors_plan_assigns_exercises_that_exist():
+    page = (ROOT / "book" / "instructors.md").read_text()
+    plan = page[page.index("## A five-week plan"):page.index("## Solutions and grading")]
+    assigned = re.findall(r"\b(\d)\.(\d)\b", plan.split("| week |")[1])
+    assert len(assigned) >= 15
+    by_chapter = {int(p.name[:2]): p for p in CHAPTERS}
+    for chapter, number in assigned:
+        nb = json.loads(by_chapter[int(chapter)].read_text())
+        text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        exercises = text.split("## Exercises")[-1]
+        assert re.search(rf"^{number}\. ", exercises, re.M), f"exercise {chapter}.{number}"
+    assert "DGL" in plan and "optional" in plan
