@@ -7,7 +7,7 @@ a :class:`Verdict`, which a notebook shows as one line::
 
     from cnn2gnn_lib import exercises
     exercises.check("3.2", my_normalise)     # a function the exercise asks for
-    exercises.check("2.5", 1.3)              # a number
+    exercises.check("2.4", 1.3)              # a number
     exercises.available()                    # every checked exercise, with its question
 
 Answers are numbers, pairs of class names, or functions; a function that raises is reported as
@@ -306,8 +306,8 @@ def _kd_loss(answer: Any) -> tuple[bool, str]:
 # Chapter 7
 
 
-@_exercise("7.4", "class-sorted test batches (a function of labels and a batch size, giving a "
-                  "list of index tensors)")
+@_exercise("7.4", "class-sorted test batches: sorted by label, cut into consecutive batches (a "
+                  "function of labels and a batch size, giving a list of index tensors)")
 def _class_sorted(answer: Any) -> tuple[bool, str]:
     from .protocols import Protocol, plan_batches
 
@@ -331,30 +331,42 @@ def _class_sorted(answer: Any) -> tuple[bool, str]:
 
     least = mixed(plan_batches(labels, Protocol("class-sorted", batch_size)))
     if mixed(batches) > least:
-        return False, (f"{mixed(batches)} of your batches mix classes; these class sizes allow "
-                       f"as few as {least}.")
-    return True, "Every image once, and as few mixed batches as the class sizes allow."
+        return False, (f"{mixed(batches)} of your batches mix classes; sorting by class and "
+                       f"cutting consecutive batches gives {least}.")
+    return True, "Every image once, each class in consecutive batches."
 
 
 # ---------------------------------------------------------------------------------------------
 # Chapter 8
 
 
-@_exercise("8.3", "the range (max - min) of validation accuracy across the temperatures the "
-                  "study swept (a number, in points or as a fraction)")
-def _sweep_range(answer: Any, dataset: str = "fashion-mnist") -> tuple[bool, str]:
+@_exercise("8.2", "the student rows whose seed range of test accuracy (batch mode) overlaps the "
+                  "distilled MLP's (a set of (student, kd) pairs)")
+def _overlapping_rows(answer: Any, dataset: str = "fashion-mnist") -> tuple[bool, str]:
     from .report import load_results
+    from .study.names import TEST_BATCH
 
-    values = [row["val_accuracy"] for row in load_results(dataset)["sweeps"]["temperature"]]
-    reference = max(values) - min(values)
-    value = _number(answer)
-    value = value / 100 if value > 0.2 else value        # points -> fraction
-    if abs(value - reference) <= 0.0002:
-        return True, "That is the sweep's range."
-    if value < reference:
-        return False, ("Too small: the range is the best temperature's accuracy minus the worst "
-                       "one's (a standard deviation is smaller).")
-    return False, "Too large: take the swept temperatures' validation accuracies only."
+    students = load_results(dataset)["students"]
+    rows = {(r["student"], bool(r["kd"])): r[TEST_BATCH] for r in students}
+    mlp = rows[("mlp", True)]
+    expected = {key for key, stats in rows.items() if key != ("mlp", True)
+                and stats["min"] <= mlp["max"] and mlp["min"] <= stats["max"]}
+    try:
+        given = {(str(student), bool(kd)) for student, kd in answer}
+    except (TypeError, ValueError):
+        raise _AnswerError("expected a set of (student, kd) pairs, e.g. {('mlp', False)}"
+                           ) from None
+    unknown = given - set(rows)
+    if unknown:
+        raise _AnswerError(f"{sorted(unknown)} are not rows of the study; its rows are "
+                           f"{sorted(rows)}")
+    if given == expected:
+        return True, "Exactly the rows whose range overlaps the distilled MLP's."
+    missing, extra = len(expected - given), len(given - expected)
+    parts = [f"{missing} overlapping row{'s' if missing != 1 else ''} missing"] if missing else []
+    parts += [f"{extra} row{'s' if extra != 1 else ''} that do not overlap"] if extra else []
+    return False, ("; ".join(parts) + ". Two ranges overlap when each one's minimum is at most "
+                   "the other's maximum.")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def show_images(dataset: ImageDataset, per_class: int = 8, seed: int = 0,
             if column < len(picks):
                 show_image(ax, dataset.images[picks[column]])
         axes[label, 0].text(-2, dataset.images.shape[2] / 2, name, ha="right", va="center",
-                            fontsize=8)
+                            fontsize=9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -107,8 +107,8 @@ def plot_confusion(predictions: torch.Tensor, targets: torch.Tensor, classes: Se
     rates = (counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=9)
+    ax.set_yticks(range(len(classes)), classes, fontsize=9)
     ax.set(xlabel="predicted", ylabel="true")
     for i in range(len(classes)):
         for j in range(len(classes)):
@@ -179,9 +179,9 @@ def draw_image_graph(graph, images: torch.Tensor, labels: torch.Tensor, classes:
     ax.set_axis_off()
     handles = [plt.Line2D([], [], color=palette(k % palette.N), linewidth=3, label=name)
                for k, name in enumerate(classes) if k in set(label_list)]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=10)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=14)  # graphs are drawn wide and shown shrunk
     return ax.figure
 
 
@@ -235,7 +235,7 @@ def plot_designs(records: Sequence[dict], modes: Sequence[str] = (BATCH.name, AN
     ax.invert_yaxis()
     ax.set(xlabel="validation accuracy (%)", title=title)
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # clear of the bars
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))  # clear of the bars
     fig.tight_layout()
     return fig
 
@@ -254,7 +254,7 @@ def plot_per_class(classes: Sequence[str], series: dict[str, Sequence[float]],
     ax.set_ylim(max(0, lowest - 5), 100)
     ax.set(ylabel="test accuracy (%)", title=title)
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
 
@@ -329,7 +329,7 @@ def plot_protocols(protocols: dict, references: dict[str, float] | None = None,
         ax.set(title=name, xlabel="test batch size")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test accuracy (%)")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    axes[0][-1].legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1))
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -28,8 +28,8 @@ def test_unknown_exercise_names_the_checked_ones():
 
 
 def test_verdict_reads_as_one_line_and_as_a_bool():
-    verdict = exercises.check("8.3", "not a number")
-    assert not verdict and str(verdict).startswith("Exercise 8.3: not yet.")
+    verdict = exercises.check("2.4", "not a number")
+    assert not verdict and str(verdict).startswith("Exercise 2.4: not yet.")
     assert "expected a number" in verdict.message
 
 
@@ -129,7 +129,7 @@ def test_7_4_class_sorted_batches():
 
     assert exercises.check("7.4", class_sorted)
     shuffled = exercises.check("7.4", lambda y, b: list(torch.randperm(len(y)).split(b)))
-    assert not shuffled and "mix classes" in shuffled.message
+    assert not shuffled and "mix classes" in shuffled.message and "consecutive" in shuffled.message
     assert "exactly once" in exercises.check("7.4", lambda y, b: [torch.arange(10)]).message
     too_big = exercises.check("7.4", lambda y, b: [torch.argsort(y, stable=True)])
     assert "larger than" in too_big.message
@@ -138,13 +138,18 @@ def test_7_4_class_sorted_batches():
     assert library
 
 
-def test_8_3_sweep_range_in_points_or_fraction():
-    values = [row["val_accuracy"] for row in report.load_results()["sweeps"]["temperature"]]
-    spread = max(values) - min(values)
-    assert exercises.check("8.3", spread) and exercises.check("8.3", 100 * spread)
-    standard_deviation = torch.tensor(values).std().item()
-    wrong = exercises.check("8.3", standard_deviation)
-    assert not wrong and "Too small" in wrong.message
+def test_8_2_rows_overlapping_the_distilled_mlp():
+    rows = {(r["student"], r["kd"]): r["test_batch_accuracy"]
+            for r in report.load_results()["students"]}
+    mlp = rows["mlp", True]
+    overlapping = {key for key, s in rows.items() if key != ("mlp", True)
+                   and s["min"] <= mlp["max"] and mlp["min"] <= s["max"]}
+    assert exercises.check("8.2", overlapping)
+    assert exercises.check("8.2", [list(key) for key in overlapping])        # any pairs
+    everything = set(rows) - {("mlp", True)}
+    wrong = exercises.check("8.2", everything)                              # "all of them"
+    assert not wrong and "do not overlap" in wrong.message
+    assert "not rows of the study" in exercises.check("8.2", {("cnn", True)}).message
 
 
 def test_9_3_deep_cost_ratio():

@@ -61,3 +61,28 @@ def test_show_image_draws_grey_and_colour_images(fmnist_test):
     with pytest.raises(ValueError, match=r"\[1 or 3, H, W\]"):
         plotting.show_image(grey_ax, torch.zeros(2, 4, 4))
     plt.close(fig)
+
+
+def test_book_style_sets_readable_font_sizes():
+    import matplotlib.pyplot as plt
+
+    plotting.book_style()
+    assert plt.rcParams["font.size"] >= 11 and plt.rcParams["xtick.labelsize"] >= 10
+
+
+def test_efficiency_plot_names_every_point_in_a_legend_beside_the_axes():
+    from cnn2gnn_lib import report
+
+    results = report.load_results("fashion-mnist")
+    figure = plotting.plot_efficiency(results)
+    ax = figure.axes[0]
+    legend = ax.get_legend()
+    names = [text.get_text() for text in legend.get_texts()]
+    assert len(names) == len(ax.collections) >= 4 and not ax.texts  # no labels on the markers
+    assert legend.get_bbox_to_anchor().x0 >= ax.get_window_extent().x1 - 1  # outside the data
+
+
+def test_learning_curves_keep_their_legend_outside_the_data():
+    figure = plotting.plot_learning_curves({"a": ([1, 2], [0.5, 0.6]), "b": ([1, 2], [0.4, 0.7])})
+    ax = figure.axes[0]
+    assert ax.get_legend().get_bbox_to_anchor().x0 >= ax.get_window_extent().x1 - 1

@@ -19,7 +19,8 @@ def _results(mlp_kd_gain: float, design_gain: float) -> dict:
             _row("gnn-knn", True, [b - 0.1 for b in base], val),
             _row("gnn-learned", False, [b - 0.02 for b in base], val),
             _row("gnn-learned", True, [b - 0.021 for b in base], val)]
-    designs = [{"design": "paper", "student": "gnn-learned", "val": {"batch": 0.87, "anchor": 0.87}},
+    designs = [{"design": "paper", "student": "gnn-learned",
+                "val": {"batch": 0.87, "anchor": 0.87}},
                {"design": "wide", "student": "gnn-learned",
                 "val": {"batch": 0.87 + design_gain, "anchor": 0.87}},
                {"design": "mlp", "student": "mlp", "val": {"batch": 0.95}}]
@@ -48,7 +49,9 @@ def test_one_run_differences_are_judged_against_the_seed_noise():
     assert "the s sweep spans 0.10 points of validation accuracy: within 2" in text
     assert "the temperature sweep spans 2.00 points of validation accuracy: larger" in text
     assert "resnet32 against resnet20 (test): +0.10 points, one training run each" in text
-    assert "in batch mode by more than 2 seed standard deviations (validation, seed 0): wide" in text
-    assert "in anchor mode by more than 2 seed standard deviations (validation, seed 0): none" in text
+    assert "in batch mode by more than 2 seed standard deviations (validation, seed 0): wide" \
+        in text
+    assert "in anchor mode by more than 2 seed standard deviations (validation, seed 0): none" \
+        in text
     small = "\n".join(readings(_results(mlp_kd_gain=0.0, design_gain=0.003)))
     assert "(validation, seed 0): none; every other difference in batch" in small

@@ -3,8 +3,8 @@
 The book cites author-year ("Jiao et al. (2025)", `bibtex_reference_style: author_year`), but
 pybtex's styles label the reference list alphabetically ("[JZL25]"), so a reader could not match
 a citation with its entry. This registers the pybtex formatting style `authoryear`: the `plain`
-style with labels "Jiao et al., 2025" (one author: "Kipf and Welling, 2017" for two; "et al."
-from three). `book/references.md` asks for it with `:style: authoryear`.
+style with labels "Jiao et al., 2025": one or two authors by name ("Kipf and Welling, 2017"),
+"et al." from three. `book/references.md` asks for it with `:style: authoryear`.
 """
 from pybtex.plugin import register_plugin
 from pybtex.style.formatting.plain import Style as PlainStyle

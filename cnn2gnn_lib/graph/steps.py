@@ -112,7 +112,8 @@ def adaptive_neighbors(dist: torch.Tensor, s: int, exclude_self: bool = True) ->
 
     .. math:: p_{ij} = \frac{\max(d_{i(s+1)} - d_{ij}, 0)}{s\, d_{i(s+1)} - \sum_{h=1}^{s} d_{i(h)}}
 
-    The weights are piecewise linear in ``dist`` (the sort order is a constant), so gradients
+    For a fixed sort order the weights are a ratio of linear functions of ``dist`` (smooth
+    almost everywhere), so gradients
     flow back into whatever produced the distances. When ``dist`` is square and
     ``exclude_self`` is true the diagonal is never a neighbour.
 
