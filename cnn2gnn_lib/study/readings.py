@@ -5,8 +5,9 @@ every difference between student rows is paired seed by seed with its 95% interv
 (:func:`~.stats.paired_difference`); a difference measured on one run (the sweeps, the
 designs) is set against the seed-to-seed standard deviation of the student rows on validation,
 pooled (the only noise the study measures), and called unresolved when it is not larger than
-twice that; the two teachers, one run each, are named as such and not judged. Chapter 8 of the book ("Results") prints them under "Reading the results", so its
-prose never claims more than its outputs.
+twice that; the two teachers, one run each, are named as such and not judged. Chapter 8 of the
+book ("Results") prints them under "Reading the results", so its prose never claims more than
+its outputs.
 """
 from __future__ import annotations
 
