@@ -44,9 +44,9 @@ fi
 bash scripts/fetch_mathjax.sh || echo "setup: MathJax could not be fetched; formulas will show as TeX." >&2
 
 TEX_PACKAGES=(latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
-              texlive-xetex texlive-plain-generic texlive-science tex-gyre fonts-freefont-otf
+              texlive-xetex texlive-plain-generic tex-gyre fonts-freefont-otf
               poppler-utils)
-if [ "${CNN2GNN_TEX:-0}" = "1" ] && ! { command -v xelatex && command -v latexmk; } >/dev/null; then
+if [ "${CNN2GNN_TEX:-0}" = "1" ] && ! { command -v xelatex && command -v latexmk && command -v pdfinfo; } >/dev/null; then
   echo "setup: installing Debian's TeX packages for the PDF (a few minutes): ${TEX_PACKAGES[*]}"
   install_debian --no-install-recommends "${TEX_PACKAGES[@]}" ||
     { echo "setup: without TeX, \`make pdf\` cannot build the PDF." >&2; exit 1; }
