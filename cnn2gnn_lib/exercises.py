@@ -131,6 +131,7 @@ def _relative_miss(value: float, reference: float, tolerance: float, unit: str) 
 def _closest_class_means(answer: Any, dataset: str = "fashion-mnist") -> tuple[bool, str]:
     from . import data
     from .graph import pairwise_sq_dists
+    from .plotting import mean_image_per_class
 
     train = data.load_dataset(dataset, "train")
     classes = list(train.classes)
@@ -140,9 +141,8 @@ def _closest_class_means(answer: Any, dataset: str = "fashion-mnist") -> tuple[b
         raise _AnswerError(f"expected two class names of {classes}, got {answer!r}") from None
     if len(pair) != 2 or pair[0] == pair[1] or not all(0 <= k < len(classes) for k in pair):
         raise _AnswerError(f"expected two different classes of {classes}, got {answer!r}")
-    images = train.images.flatten(1).float() / 255
-    means = torch.stack([images[train.targets == k].mean(0) for k in range(len(classes))])
-    distances = pairwise_sq_dists(means.double())
+    means = torch.as_tensor(mean_image_per_class(train)).flatten(1).double()
+    distances = pairwise_sq_dists(means)
     yours = distances[pair[0], pair[1]]
     upper = torch.triu(torch.ones_like(distances, dtype=torch.bool), diagonal=1)
     closer = int((distances[upper] < yours).sum())
@@ -329,9 +329,9 @@ def _class_sorted(answer: Any) -> tuple[bool, str]:
     def mixed(plan: list[torch.Tensor]) -> int:
         return sum(len(labels[b].unique()) > 1 for b in plan)
 
-    least = mixed(plan_batches(labels, Protocol("class-sorted", batch_size)))
-    if mixed(batches) > least:
-        return False, (f"{mixed(batches)} of your batches mix classes; sorting by class and "
+    yours, least = mixed(batches), mixed(plan_batches(labels, Protocol("class-sorted", batch_size)))
+    if yours > least:
+        return False, (f"{yours} of your batches mix classes; sorting by class and "
                        f"cutting consecutive batches gives {least}.")
     return True, "Every image once, each class in consecutive batches."
 

@@ -92,8 +92,7 @@ def write_sources(out: Path) -> dict[str, int]:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    for name in ("_toc.yml",):
-        shutil.copy2(ROOT / name, out / name)
+    shutil.copy2(ROOT / "_toc.yml", out / "_toc.yml")
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["title"] = f"{config['title']} (students' edition)"
     (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))

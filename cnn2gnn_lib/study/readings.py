@@ -73,8 +73,7 @@ def readings(results: dict[str, Any]) -> list[str]:
     lines += ["", "One run each (judged against the seed standard deviation of the student rows "
               f"on validation, pooled: {noise:.2f} points):"]
     if len(teachers) > 1:
-        gap = 100 * (teachers[1]["metrics"]["test_accuracy"]
-                     - teachers[0]["metrics"]["test_accuracy"])
+        gap = 100 * (teachers[1]["metrics"]["test_accuracy"] - teacher_accuracy)
         lines.append(f"- {teachers[1]['arch']} against {teachers[0]['arch']} (test): "
                      f"{gap:+.2f} points, one training run each; the study does not measure "
                      "a teacher's seed spread, so this pair alone cannot show whether depth "
