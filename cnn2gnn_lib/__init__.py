@@ -20,6 +20,7 @@ Modules, one idea each (packages keep one idea per sub-module):
 * :mod:`cnn2gnn_lib.training`: ``checkpoints``, ``teacher`` and ``student`` training,
   ``callbacks`` of the student loop;
 * :mod:`cnn2gnn_lib.metrics`: accuracy, in one place;
+* :mod:`cnn2gnn_lib.progress`: the progress bars, with one switch to silence them all;
 * :mod:`cnn2gnn_lib.efficiency`: parameters, FLOPs and measured images/s;
 * :mod:`cnn2gnn_lib.study` (stage log, plan and lab, inference modes, protocol steps, names),
   :mod:`cnn2gnn_lib.reproduce` (runs the study) and :mod:`cnn2gnn_lib.report` (its tables);

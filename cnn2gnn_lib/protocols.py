@@ -293,7 +293,7 @@ def evaluate_grid(student: Student, features: torch.Tensor, labels: torch.Tensor
                   progress: bool = False) -> list[dict[str, Any]]:
     """Accuracy of ``student`` under every protocol of ``grid``, one row each (with the batch
     graphs' edge homophily for a graph student, where no training images were joined)."""
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     rows = []
     for rule in tqdm(grid, desc="protocols", leave=False, disable=not progress):

@@ -16,7 +16,8 @@ from .study.inference import ANCHOR, BATCH, label_vote
 from .study.protocol_stage import protocol_references, protocol_tables
 from .study.protocol_stage import protocol_verdict  # noqa: F401  (chapter 7 reads it here)
 from .study.readings import readings  # noqa: F401  (chapter 8 reads it here)
-from .study.names import STUDENT_NAMES, TEST_ANCHOR, TEST_BATCH
+from .study.names import (GNN_ANCHOR_MODEL, GNN_COMPACT_ANCHOR_MODEL, STUDENT_NAMES,
+                          TEST_ANCHOR, TEST_BATCH)
 
 # where an editable install (a clone of the book's repository) keeps the committed results
 REPOSITORY_RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -90,6 +91,31 @@ def efficiency_table(results: dict[str, Any]) -> str:
                      f"{_number(r['images_per_second'])} | {r['speedup_vs_teacher']:.1f}x | "
                      f"{bank} | {_percent(r.get('test_accuracy'))} |")
     return "\n".join(lines)
+
+
+def compact_bank_table(results: dict[str, Any]) -> str:
+    """The fast anchor mode's trade-off: each k-means bank the efficiency stage measured, its
+    speed and its accuracy against the full bank, and the rule that chose the reported one.
+    Empty for a study recorded before the stage measured several banks."""
+    eff = results["efficiency"]
+    banks = eff.get("compact_banks")
+    if not banks:
+        return ""
+    full = next(r for r in eff["records"] if r["model"] == GNN_ANCHOR_MODEL)
+    chosen = next(r for r in eff["records"] if r["model"] == GNN_COMPACT_ANCHOR_MODEL)
+    lines = ["| bank | FLOPs per image | images/s | vs teacher | validation (%) | "
+             "test (%) | test vs full bank (points) |", "|---|---|---|---|---|---|---|"]
+    for r in [full] + banks:
+        mark = " (chosen)" if r is not full and r["bank_size"] == chosen["bank_size"] else ""
+        kind = "k-means centres" if r["bank"] == "kmeans" else "random training images"
+        lines.append(
+            f"| {r['bank_size']:,} {kind}{mark} | {_number(r['flops_per_image'])} | "
+            f"{_number(r['images_per_second'])} | "
+            f"{r['speedup_vs_teacher']:.1f}x | {_percent(r.get('val_accuracy'))} | "
+            f"{_percent(r['test_accuracy'])} | "
+            f"{100 * (r['test_accuracy'] - full['test_accuracy']):+.2f} |")
+    return ("\n".join(lines) + "\n\nThe fast anchor mode reported above: "
+            f"{eff['compact_bank_rule']} (seed 0; every bank timed in the same process).")
 
 
 def stage_table(results: dict[str, Any]) -> str:
@@ -169,6 +195,9 @@ def markdown(results: dict[str, Any]) -> str:
     eff = results["efficiency"]
     lines += ["", f"## Inference cost ({eff['device']}, {eff['threads']} threads, batch "
               f"{plan['throughput_batch']})", "", efficiency_table(results)]
+    if compact_bank_table(results):
+        lines += ["", "### The fast anchor mode: k-means banks of several sizes", "",
+                  compact_bank_table(results)]
     if "designs" in results:
         lines += design_tables(results)
     if "protocols" in results:
@@ -274,8 +303,10 @@ def design_tables(results: dict[str, Any]) -> list[str]:
                      f"{r['train_seconds']:.0f} |")
     finals = designs["finals"]
     lines += ["", "### The chosen designs on the test split", "",
-              f"The best design of each student (by validation accuracy over designs and modes), "
-              f"trained for {designs['final_epochs']} epochs on every seed and tested once.", "",
+              f"The best design of each student by validation accuracy, trained for "
+              f"{designs['final_epochs']} epochs on every seed and tested once; the GNN in the "
+              "inference mode it scored best in, the MLP with the same help (the GNN's label "
+              "vote, when it chose one).", "",
               "| student | design | inference mode | val, design run (%) | test (%), seeds "
               f"{finals['gnn'].get('seeds', plan['seeds'])} |", "|---|---|---|---|---|"]
     for key in ("gnn", "mlp"):

@@ -4,8 +4,9 @@ Builds the book (committed notebook outputs, warnings as errors) into a temporar
 it on localhost and fails on: a page that does not load, a local image that does not render, a
 JavaScript error from the book's own files, an internal link to a missing page or anchor, or a
 chapter page without its Colab launch button, a formula left as raw TeX (MathJax is served by
-the book itself), a progress bar saved as an (empty) widget, or anything loaded from another
-host: the built book must work offline.
+the book itself), a progress bar saved as an (empty) widget or as text, a Markdown table
+printed as plain text, a visible nbval marker, a code block or table that scrolls sideways at
+1366 px, or anything loaded from another host: the built book must work offline.
 
 Needs Debian's `chromium` and `chromium-driver` (scripts/setup_env.sh installs them); CI sets
 CNN2GNN_REQUIRE_BROWSER=1 so that a missing browser fails instead of skipping.
@@ -181,6 +182,27 @@ def test_every_page_renders_cleanly(site, browser):
             "p => /^\\|.*\\|\\s*$/m.test(p.innerText)).length;")
         if raw_tables:
             problems.append(f"{page}: {raw_tables} Markdown table(s) render as text")
+        printed = browser.execute_script(  # what a cell printed that the book should render
+            "const outputs = [...document.querySelectorAll('div.cell_output pre')]"
+            ".map(p => p.innerText);"
+            "return [outputs.filter(t => /^\\|[-| :]+\\|\\s*$/m.test(t)).length,"
+            "        outputs.filter(t => t.includes('\u2588')).length];")
+        if printed[0]:
+            problems.append(f"{page}: {printed[0]} Markdown table(s) printed as plain text")
+        if printed[1]:
+            problems.append(f"{page}: {printed[1]} saved progress bar(s) in the outputs")
+        markers = browser.execute_script(
+            "return [...document.querySelectorAll('div.cell_input pre')]"
+            ".filter(p => /NBVAL_/.test(p.innerText)).length;")
+        if markers:
+            problems.append(f"{page}: {markers} code cell(s) show an nbval marker (use a tag)")
+        wide = browser.execute_script(  # anything a reader would have to scroll sideways
+            "return [...document.querySelectorAll('main pre, main table')]"
+            ".filter(e => e.tagName === 'PRE' ? e.scrollWidth > e.clientWidth + 2"
+            "      : e.scrollWidth > e.parentElement.clientWidth + 2)"
+            ".map(e => e.tagName + ': ' + e.innerText.split('\\n')[0].slice(0, 60));")
+        for first_line in wide:
+            problems.append(f"{page}: scrolls sideways: {first_line!r}")
         if page == "index.html" and not browser.current_url.endswith("book/intro.html"):
             problems.append(f"index.html does not lead to the landing page: "
                             f"{browser.current_url}")
@@ -204,13 +226,6 @@ def test_every_page_renders_cleanly(site, browser):
                 problems.append(f"{page}: no Colab launch button")
             elif not any(page.replace(".html", ".ipynb") in h for h in colab):
                 problems.append(f"{page}: the Colab button opens another notebook: {colab[0]}")
-            scrolled = browser.execute_script(  # code a reader would have to scroll sideways
-                "return [...document.querySelectorAll('div.cell pre')]"
-                ".filter(p => p.scrollWidth > p.clientWidth + 2)"
-                ".map(p => p.innerText.split('\\n')[0].slice(0, 60));")
-            for first_line in scrolled:
-                problems.append(f"{page}: a code or output block scrolls sideways: "
-                                f"{first_line!r}")
     assert not problems, "\n".join(problems)
 
 

@@ -71,10 +71,35 @@ def test_overview_puts_the_datasets_side_by_side(tmp_path):
     studies = report.load_all_results(tmp_path)
     assert list(studies) == ["fashion-mnist", "cifar10-jpeg"]
     table = report.overview_table(studies).splitlines()
-    assert table[0] == "| | fashion-mnist | CIFAR-10 (JPEG copy) |"
+    assert table[0] == "| | Fashion-MNIST | CIFAR-10 (JPEG copy) |"
     teacher = next(line for line in table if line.startswith("| teacher (resnet20)"))
     accuracy = 100 * committed["teachers"]["teacher"]["metrics"]["test_accuracy"]
     assert teacher == f"| teacher (resnet20) | {accuracy:.2f} | {accuracy:.2f} |"
     verdict = next(line for line in table if "final GNN - MLP, alone" in line)
-    assert verdict.endswith("| - | -1.20 [-3.00, +0.60]: no difference |")
+    assert verdict.endswith("| -1.20 [-3.00, +0.60]: no difference |")
+    alone = [c for c in committed["designs"]["finals"].get("comparison", [])
+             if c["name"] == "alone"]
+    if alone:  # the committed study's own verdict in its own column
+        difference = alone[0]["difference"]
+        assert f"| {100 * difference['mean']:+.2f} [" in verdict
     assert sum("MLP + KD, batch mode" in line for line in table) == 1
+
+
+def test_compact_bank_table_marks_the_chosen_bank_against_the_full_one():
+    def anchor(model, size, bank, rate, test):
+        return {"model": model, "bank_size": size, "bank": bank, "flops_per_image": 1e6,
+                "images_per_second": rate, "speedup_vs_teacher": rate / 1000,
+                "val_accuracy": test, "test_accuracy": test}
+
+    full = anchor("GNN student, anchor mode", 10000, "random", 4000, 0.8728)
+    banks = [anchor("GNN student, anchor mode, k-means bank", 500, "kmeans", 30000, 0.8688),
+             anchor("GNN student, anchor mode, k-means bank", 1000, "kmeans", 21000, 0.8711)]
+    results = {"efficiency": {"records": [full, banks[1]], "compact_banks": banks,
+                              "compact_bank_rule": "the rule"}}
+    lines = report.compact_bank_table(results).splitlines()
+    assert lines[2].startswith("| 10,000 random training images |")
+    assert "| 500 k-means centres |" in lines[3] and lines[3].endswith("| -0.40 |")
+    assert "| 1,000 k-means centres (chosen) |" in lines[4] and lines[4].endswith("| -0.17 |")
+    assert lines[-1].endswith("the rule (seed 0; every bank timed in the same process).")
+    # a study recorded before several banks were measured has no such table
+    assert report.compact_bank_table({"efficiency": {"records": [full]}}) == ""

@@ -10,7 +10,7 @@ from cnn2gnn_lib.study import (KD_ROWS, MODES, Lab, StageLog, StudyPlan, names, 
 
 TINY = dict(seeds=(0,), final_seeds=(0, 1), teacher_epochs=1, deep_epochs=1, student_epochs=2,
             sweep_epochs=2, hidden=32, s_values=(3, 5), temperatures=(2.0,), alphas=(0.5,),
-            bank_size=100, compact_bank_size=30)
+            bank_size=100, compact_bank_sizes=(20, 30))
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +75,47 @@ def test_efficiency(study, chosen):
     assert (records[names.GNN_BATCH_MODEL]["flops_per_image"]
             > records[names.MLP_MODEL]["flops_per_image"])
     full, compact = records[names.GNN_ANCHOR_MODEL], records[names.GNN_COMPACT_ANCHOR_MODEL]
-    assert (full["bank_size"], full["bank"], compact["bank_size"], compact["bank"]) == (
-        100, "random", 30, "kmeans")
+    assert (full["bank_size"], full["bank"], compact["bank"]) == (100, "random", "kmeans")
     assert compact["flops_per_image"] < full["flops_per_image"]  # fewer anchors to compare
     for record in (full, compact):  # measured side by side, each with its accuracy
         assert 0.1 < record["test_accuracy"] <= 1 and "(inductive)" in record["protocol"]
+        assert 0.1 < record["val_accuracy"] <= 1
     assert "k-means" in compact["protocol"]
+    # every bank size of the plan measured; the reported one is the rule's choice among them
+    stage = study[1].results["stages"]["efficiency"]["record"]
+    banks = stage["compact_banks"]
+    assert [b["bank_size"] for b in banks] == [20, 30]
+    assert all(b["flops_per_image"] < full["flops_per_image"] for b in banks)
+    assert banks[0]["flops_per_image"] < banks[1]["flops_per_image"]
+    plan = study[0].plan
+    expected, rule = protocol.choose_compact_bank(banks, full["val_accuracy"],
+                                                  plan.fast_anchor_speedup,
+                                                  plan.fast_anchor_tolerance)
+    assert compact["bank_size"] == expected["bank_size"] and stage["compact_bank_rule"] == rule
+
+
+def _bank(size, speedup, val):
+    return {"bank_size": size, "speedup_vs_teacher": speedup, "val_accuracy": val}
+
+
+def test_choose_compact_bank_rule():
+    banks = [_bank(250, 40, 0.860), _bank(500, 30, 0.866), _bank(1000, 21, 0.869),
+             _bank(2000, 12, 0.871)]
+    # the smallest fast bank within 0.3 points of the full bank's 0.870 on validation
+    chosen, rule = protocol.choose_compact_bank(banks, 0.870, 20, 0.3)
+    assert chosen["bank_size"] == 1000 and "smallest" in rule
+    chosen, _ = protocol.choose_compact_bank(banks, 0.870, 20, 0.5)
+    assert chosen["bank_size"] == 500
+    # none fast enough is that close: the most accurate of the fast ones, said so
+    chosen, rule = protocol.choose_compact_bank(banks, 0.880, 20, 0.3)
+    assert chosen["bank_size"] == 1000 and "no bank" in rule
+    # the 2000-centre bank is close but too slow: never chosen while a fast one exists
+    chosen, _ = protocol.choose_compact_bank(banks, 0.872, 20, 0.3)
+    assert chosen["bank_size"] == 1000
+    chosen, rule = protocol.choose_compact_bank(banks, 0.870, 50, 0.3)
+    assert chosen["bank_size"] == 250 and "fastest" in rule
+    with pytest.raises(ValueError, match="compact_bank_sizes is empty"):
+        protocol.choose_compact_bank([], 0.87, 20, 0.3)
 
 
 def test_designs_finals_and_evidence(study, chosen):
@@ -220,7 +255,7 @@ def test_protocol_verdict_names_where_a_graph_student_reaches_a_reference():
                 "anchor": {"accuracy": 0.87}}}}
     lines = protocol_stage.protocol_verdict(found, {"MLP": 0.88, "teacher": 0.95})
     assert len(lines) == 2  # the MLP has no graph, so it gets no line
-    assert lines[0].startswith("- GNN reaches MLP (88.00%) under class-sorted (batch 32, 256)")
+    assert lines[0].startswith("- GNN reaches MLP, 88.00%, under class-sorted (batch 32, 256)")
     assert "never under shuffled, shuffled + as many training images" in lines[0]
     assert "Anchor mode (inductive): 87.00%, below it" in lines[0]
     assert "teacher (95.00%) under class-sorted (batch 32);" in lines[1]

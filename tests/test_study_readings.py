@@ -31,7 +31,7 @@ def _results(mlp_kd_gain: float, design_gain: float) -> dict:
                              {"value": 5, "val_accuracy": 0.861}],
                        "temperature": [{"value": 1, "val_accuracy": 0.85},
                                        {"value": 2, "val_accuracy": 0.87}]},
-            "designs": {"records": designs}}
+            "designs": {"records": designs}, "plan": {"batch_size": 256}}
 
 
 def test_paired_verdicts_follow_the_intervals():
@@ -39,7 +39,23 @@ def test_paired_verdicts_follow_the_intervals():
     assert "- KD, MLP: +1.00 points" in text and "MLP + KD better" in text
     assert "- KD, GNN, learned graph: -0.10 points" in text
     assert "fixed kNN graph (both KD): +7.90 points" in text
-    assert "best student row (MLP + KD) against the teacher: -4.80 points" in text
+    assert "best main row in batch mode (MLP + KD) against the teacher: -4.80 points" in text
+    # rows without recorded protocols read as the consecutive batches of those early studies
+    assert text.startswith("Paired over seeds (test, batch mode: consecutive test batches of")
+    assert "best chosen design" not in text  # no finals recorded
+
+
+def test_the_best_final_design_is_set_against_the_teacher():
+    results = _results(mlp_kd_gain=0.0, design_gain=0.0)
+    results["plan"] = {"batch_size": 256}
+    results["designs"]["finals"] = {
+        "gnn": {"student": "gnn-learned", "design": "wide", "mode": "anchor",
+                "test": {"anchor": {"mean": 0.905, "n": 5}}},
+        "mlp": {"student": "mlp", "design": "mlp", "mode": "batch",
+                "test": {"batch": {"mean": 0.890, "n": 5}}}}
+    text = "\n".join(readings(results))
+    assert ("best chosen design (GNN, learned graph, wide, anchor, 5 seeds) against the "
+            "teacher: -3.50 points") in text
 
 
 def test_one_run_differences_are_judged_against_the_seed_noise():

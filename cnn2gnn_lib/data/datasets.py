@@ -135,12 +135,12 @@ DATASETS: dict[str, DatasetInfo] = {
         name="fashion-mnist", in_channels=1, image_size=28, classes=FASHION_MNIST_CLASSES,
         mean=(0.2860,), std=(0.3530,),
         crop_padding=2, horizontal_flip=True,
-        loader=_load_fashion_mnist),
+        loader=_load_fashion_mnist, title="Fashion-MNIST"),
     "cifar10": DatasetInfo(
         name="cifar10", in_channels=3, image_size=32, classes=_CIFAR10_CLASSES,
         mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616),
         crop_padding=4, horizontal_flip=True,
-        loader=lambda s, r: _load_torchvision("cifar10", s, r)),
+        loader=lambda s, r: _load_torchvision("cifar10", s, r), title="CIFAR-10"),
     # CIFAR-10 stored as JPEG files in class folders (../shared/data/README.md): the official
     # split, slightly changed pixels, so its numbers are reported as "CIFAR-10 (JPEG copy)".
     # mean / std computed from its training split by channel_statistics (re-checked by
@@ -154,19 +154,19 @@ DATASETS: dict[str, DatasetInfo] = {
         name="cifar100", in_channels=3, image_size=32, classes=_HUNDRED_PLACEHOLDER_CLASSES,
         mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762),
         crop_padding=4, horizontal_flip=True,
-        loader=lambda s, r: _load_torchvision("cifar100", s, r)),
+        loader=lambda s, r: _load_torchvision("cifar100", s, r), title="CIFAR-100"),
     "stl10": DatasetInfo(
         name="stl10", in_channels=3, image_size=96, classes=_STL10_CLASSES,
         mean=(0.4467, 0.4398, 0.4066), std=(0.2603, 0.2566, 0.2713),
         crop_padding=12, horizontal_flip=True,
-        loader=lambda s, r: _load_torchvision("stl10", s, r)),
+        loader=lambda s, r: _load_torchvision("stl10", s, r), title="STL-10"),
     # 84 x 84 is the size mini-ImageNet is used at; its mean / std are those of the full
     # ImageNet training set (the torchvision values), not computed on the mini-ImageNet images.
     "mini-imagenet": DatasetInfo(
         name="mini-imagenet", in_channels=3, image_size=84, classes=_HUNDRED_PLACEHOLDER_CLASSES,
         mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
         crop_padding=8, horizontal_flip=True,
-        loader=_load_mini_imagenet),
+        loader=_load_mini_imagenet, title="Mini-ImageNet"),
 }
 
 

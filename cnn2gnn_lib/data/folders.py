@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from .. import config
 from .sources import IMAGE_SUFFIXES, DatasetError, read_cached_split, write_cached_split
@@ -169,7 +169,8 @@ def load_split_folder(root: str | os.PathLike, split: str,
                             progress)
             if progress:
                 print(f"decoded {len(found[1])} {split} images of {name or root} in "
-                      f"{time.perf_counter() - began:.1f} s" + (" (cached)" if cache else ""))
+                      f"{time.perf_counter() - began:.1f} s"
+                      + ("; cached for the next load" if cache else ""))
             if cache:
                 write_cached_split(cache_file, {"images": found[0], "labels": found[1],
                                                 "classes": list(classes)})

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from ..dgl_bridge import resolve_backend
 from .container import Graph

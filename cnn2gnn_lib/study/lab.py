@@ -58,8 +58,13 @@ class StudyPlan:
     default_temperature: float = 4.0
     default_alpha: float = 0.9
     bank_size: int = 10000
-    # the fast anchor mode of the efficiency stage: this many per-class k-means centres
-    compact_bank_size: int = 500
+    # the fast anchor mode of the efficiency stage: banks of per-class k-means centres of these
+    # sizes, each timed and scored; the smallest whose validation accuracy stays within
+    # fast_anchor_tolerance points of the full bank, at fast_anchor_speedup x the teacher or more,
+    # is the one reported (chosen on validation, like every setting)
+    compact_bank_sizes: tuple[int, ...] = (250, 500, 1000, 2000)
+    fast_anchor_speedup: float = 20.0
+    fast_anchor_tolerance: float = 0.3
     throughput_batch: int = 256
     designs: bool = True
     # the protocol stage: test batches of these sizes, Dirichlet batches of these a
@@ -75,7 +80,7 @@ class StudyPlan:
                                       deep_epochs=budget.teacher_epochs,
                                       student_epochs=budget.student_epochs)
         if budget.fast:
-            values.update(sweep_epochs=2, bank_size=500, compact_bank_size=100,
+            values.update(sweep_epochs=2, bank_size=500, compact_bank_sizes=(50, 100),
                           s_values=(5, 10),
                           protocol_batch_sizes=(32, 256),
                           final_seeds=(0, 1, 2), temperatures=(2.0, 4.0), alphas=(0.5, 0.9))

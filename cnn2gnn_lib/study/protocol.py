@@ -152,22 +152,60 @@ def _measure(lab: Lab, chosen: dict[str, Any]) -> dict[str, Any]:
     model.backend = "torch"  # the faster backend on CPU (same numbers as DGL)
     records.append({**cost.profile(names.GNN_BATCH_MODEL, model, flat), "role": "student"})
     x_test, y_test = lab.test_split()
-    for name, predictor, mode in (
-            (names.GNN_ANCHOR_MODEL, lab.predictor(gnn), ANCHOR),
-            (names.GNN_COMPACT_ANCHOR_MODEL, lab.predictor(gnn, bank_size=plan.compact_bank_size),
-             ANCHOR_KMEANS)):
+    split = lab.data(gnn.config)
+
+    def anchor_record(name: str, predictor: Any, mode: Any) -> dict[str, Any]:
         bank = predictor.bank(mode.bank)
-        anchor = cost.profile(name, model, flat, run=lambda x, bank=bank:
-                              model.predict_anchor(x, bank),
+        anchor = cost.profile(name, model, flat, run=lambda x: model.predict_anchor(x, bank),
                               flops=cost.anchor_flops_per_image(model, bank, flat))
         # accuracy beside the speed: a smaller bank must not buy its speed with accuracy
-        records.append({**anchor, "bank_size": bank.size, "bank": mode.bank, "role": "student",
-                        "test_accuracy": accuracy(predictor.logits(mode, x_test), y_test),
-                        "protocol": predictor.describe(mode)})
+        return {**anchor, "bank_size": bank.size, "bank": mode.bank, "role": "student",
+                "val_accuracy": accuracy(predictor.logits(mode, split.x_val), split.y_val),
+                "test_accuracy": accuracy(predictor.logits(mode, x_test), y_test),
+                "protocol": predictor.describe(mode)}
+
+    full = anchor_record(names.GNN_ANCHOR_MODEL, lab.predictor(gnn), ANCHOR)
+    records.append(full)
     teacher_rate = records[0]["images_per_second"]
+    banks = [anchor_record(names.GNN_COMPACT_ANCHOR_MODEL, lab.predictor(gnn, bank_size=size),
+                           ANCHOR_KMEANS) for size in plan.compact_bank_sizes]
+    for record in banks:
+        record["speedup_vs_teacher"] = record["images_per_second"] / teacher_rate
+    chosen_bank, rule = choose_compact_bank(banks, full["val_accuracy"],
+                                            plan.fast_anchor_speedup, plan.fast_anchor_tolerance)
+    records.append(chosen_bank)
     for record in records:
         record["speedup_vs_teacher"] = record["images_per_second"] / teacher_rate
-    return {"device": "cpu", "threads": torch.get_num_threads(), "records": records}
+    return {"device": "cpu", "threads": torch.get_num_threads(), "records": records,
+            "compact_banks": banks, "compact_bank_rule": rule}
+
+
+def choose_compact_bank(banks: list[dict[str, Any]], full_val_accuracy: float,
+                        min_speedup: float, tolerance_points: float
+                        ) -> tuple[dict[str, Any], str]:
+    """The k-means bank the efficiency stage reports as the fast anchor mode, and the rule that
+    picked it, judged on validation (chapter 7 explains the trade-off).
+
+    Among the banks at ``min_speedup`` x the teacher or faster, the smallest whose validation
+    accuracy is at most ``tolerance_points`` below the full bank's; if none is that close, the
+    most accurate of them; if none is that fast, the fastest bank.
+    """
+    if not banks:
+        raise ValueError("no k-means bank was measured: compact_bank_sizes is empty")
+    fast = [b for b in banks if b["speedup_vs_teacher"] >= min_speedup]
+    close = [b for b in fast
+             if 100 * (full_val_accuracy - b["val_accuracy"]) <= tolerance_points]
+    if close:
+        return (min(close, key=lambda b: b["bank_size"]),
+                f"the smallest bank at {min_speedup:g}x the teacher or faster whose validation "
+                f"accuracy is within {tolerance_points:g} points of the full bank's")
+    if fast:
+        return (max(fast, key=lambda b: b["val_accuracy"]),
+                f"no bank at {min_speedup:g}x the teacher or faster came within "
+                f"{tolerance_points:g} points of the full bank on validation: the most "
+                "accurate of those fast enough")
+    return (max(banks, key=lambda b: b["speedup_vs_teacher"]),
+            f"no bank reached {min_speedup:g}x the teacher: the fastest")
 
 
 def efficiency(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def protocol_verdict(found: dict[str, Any], references: dict[str, float]) -> lis
             above = [f"{family} (batch {', '.join(map(str, sizes))})"
                      for family, sizes in reached.items() if sizes]
             never = [family for family, sizes in reached.items() if not sizes]
-            line = f"- {name} reaches {reference} ({100 * value:.2f}%) under "
+            line = f"- {name} reaches {reference}, {100 * value:.2f}%, under "
             line += "; ".join(above) if above else "no batch protocol"
             if never and above:
                 line += "; never under " + ", ".join(never)

@@ -57,7 +57,9 @@ def readings(results: dict[str, Any]) -> list[str]:
     """The comparisons of a finished study, one sentence each (Markdown bullets)."""
     rows = {(r["student"], r["kd"]): r for r in results["students"]}
     noise = _noise(rows)
-    lines = ["Paired over seeds (test, batch mode):"]
+    from ..report import batch_protocol  # report imports this module
+
+    lines = [f"Paired over seeds (test, batch mode: {batch_protocol(results)}):"]
     for kind in ("mlp", "gnn-learned"):
         lines.append(f"- KD, {STUDENT_NAMES[kind]}: "
                      f"{_paired(rows, (kind, True), (kind, False))}.")
@@ -68,8 +70,17 @@ def readings(results: dict[str, Any]) -> list[str]:
     teachers = list(results["teachers"].values())
     best = max(rows.values(), key=lambda r: r[TEST_BATCH]["mean"])
     teacher_accuracy = teachers[0]["metrics"]["test_accuracy"]
-    lines.append(f"- best student row ({_name(best['student'], best['kd'])}) against the "
-                 f"teacher: {100 * (best[TEST_BATCH]['mean'] - teacher_accuracy):+.2f} points.")
+    lines.append(f"- best main row in batch mode ({_name(best['student'], best['kd'])}) against "
+                 f"the teacher: {100 * (best[TEST_BATCH]['mean'] - teacher_accuracy):+.2f} "
+                 "points.")
+    finals = results.get("designs", {}).get("finals", {})
+    best_final = max((f for f in (finals.get("gnn"), finals.get("mlp")) if f),
+                     key=lambda f: f["test"][f["mode"]]["mean"], default=None)
+    if best_final is not None:
+        test = best_final["test"][best_final["mode"]]
+        lines.append(f"- best chosen design ({STUDENT_NAMES[best_final['student']]}, "
+                     f"{best_final['design']}, {best_final['mode']}, {test['n']} seeds) against "
+                     f"the teacher: {100 * (test['mean'] - teacher_accuracy):+.2f} points.")
     lines += ["", "One run each (judged against the seed standard deviation of the student rows "
               f"on validation, pooled: {noise:.2f} points):"]
     if len(teachers) > 1:

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from ..distill import LossTerm, StudentBatch, total_loss
 from ..metrics import accuracy, correct

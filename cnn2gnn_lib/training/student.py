@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from .. import config
 from ..data import dataset_info
