@@ -286,7 +286,8 @@ def design_tables(results: dict[str, Any]) -> list[str]:
     lines = ["", "## Does the learned graph earn its place? (designs)", "",
              f"Every design trained once (seed 0, {designs['design_epochs']} epochs, KD with "
              f"T = {chosen['temperature']:g}, alpha = {chosen['alpha']:g}, s = {chosen['s']}) "
-             "and judged on the validation split. Anchor modes use a bank of "
+             f"and judged on the validation split; batch mode: {batch_protocol(results)} "
+             "(a design with its own batch size uses it). Anchor modes use a bank of "
              f"{plan['bank_size']} training images; `+labels` mixes the anchors' labels into the "
              "prediction with the weight shown.", "",
              "| design | student | what it changes | val, batch (%) | val, anchor (%) | "
@@ -326,8 +327,13 @@ def design_tables(results: dict[str, Any]) -> list[str]:
     lines += [
               f"- Seed 0: the two students disagree on {100 * e['predictions_differ']:.2f}% of "
               f"the {e['test_images']} test images; the GNN is right and the MLP wrong on "
-              f"{e['gnn_right_mlp_wrong']}, the reverse on {e['mlp_right_gnn_wrong']}.",
-              f"- Edge homophily of the GNN's test batches: {e['test_batch_homophily']:.3f}.",
+              f"{e['gnn_right_mlp_wrong']}, the reverse on {e['mlp_right_gnn_wrong']}"
+              + (f", and both are wrong with different answers on {e['both_wrong_differently']}"
+                 if "both_wrong_differently" in e else "") + ".",
+              f"- Edge homophily of the GNN's test batches "
+              f"({e.get('homophily_protocol', 'test batches')}): "
+              f"{e['test_batch_homophily']:.3f}.",
+              "", "Per-class test accuracy (seed 0, each student in its chosen inference mode):",
               "", "| class | GNN (%) | MLP (%) |", "|---|---|---|"]
     for name, g, m in zip(e["classes"], e["per_class_gnn"], e["per_class_mlp"]):
         lines.append(f"| {name} | {100 * g:.1f} | {100 * m:.1f} |")
