@@ -152,5 +152,7 @@ def dgl_status() -> str:
         module = import_dgl()
     except DGLUnavailable as error:
         return f"unavailable ({error})"
-    how = "without dgl.graphbolt (torch too new for it)" if workaround_applied() else "plain import"
-    return f"dgl {module.__version__}, {how}"
+    if workaround_applied():
+        return (f"dgl {module.__version__} (without graphbolt, its data loader, which the book "
+                "does not use)")
+    return f"dgl {module.__version__}"

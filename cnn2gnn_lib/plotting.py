@@ -106,7 +106,7 @@ def plot_confusion(predictions: torch.Tensor, targets: torch.Tensor, classes: Se
     counts = confusion_matrix(predictions, targets, len(classes)).float()
     rates = (counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    image = ax.imshow(100 * rates, cmap="Blues", vmin=0, vmax=100)
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=9)
     ax.set_yticks(range(len(classes)), classes, fontsize=9)
     ax.set(xlabel="predicted", ylabel="true")
@@ -115,7 +115,7 @@ def plot_confusion(predictions: torch.Tensor, targets: torch.Tensor, classes: Se
             if rates[i, j] >= 0.01:  # smaller rates would print as 0
                 ax.text(j, i, f"{100 * rates[i, j]:.0f}", ha="center", va="center", fontsize=7,
                         color="white" if rates[i, j] > 0.5 else "black")
-    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.colorbar(image, ax=ax, fraction=0.046, label="% of the true class")
     if title:
         ax.set_title(title)
     fig.tight_layout()

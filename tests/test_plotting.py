@@ -27,7 +27,8 @@ def test_figures_from_real_images(fmnist_test):
     curves = plotting.plot_history(history)
     assert len(curves.axes[0].lines) == 2
     confusion = plotting.plot_confusion(subset.targets, subset.targets, subset.classes)
-    assert confusion.axes[0].images[0].get_array()[3, 3] == 1.0
+    assert confusion.axes[0].images[0].get_array()[3, 3] == 100.0  # percent of the true class
+    assert confusion.axes[1].get_ylabel() == "% of the true class"  # the colour bar says so
     means = plotting.mean_image_per_class(subset)
     assert means.shape == (10, 1, 28, 28)
 
