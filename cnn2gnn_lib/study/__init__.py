@@ -10,6 +10,9 @@
   efficiency, designs, finals, evidence) as plain functions;
 * :mod:`~cnn2gnn_lib.study.protocol_stage`: the protocol stage (every way of forming test
   batches, chapter 7 of the book) and its tables;
+* :mod:`~cnn2gnn_lib.study.design_tables`, :mod:`~cnn2gnn_lib.study.readings` and
+  :mod:`~cnn2gnn_lib.study.formatting`: the design study's tables, what the results support,
+  and how numbers and protocols are written;
 * :mod:`~cnn2gnn_lib.study.names`: the row and model names that ``results.json``, the report
   and the plots share.
 

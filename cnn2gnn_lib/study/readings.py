@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .formatting import batch_protocol
 from .names import STUDENT_NAMES, TEST_BATCH
 from .stats import paired_difference
 
@@ -57,8 +58,6 @@ def readings(results: dict[str, Any]) -> list[str]:
     """The comparisons of a finished study, one sentence each (Markdown bullets)."""
     rows = {(r["student"], r["kd"]): r for r in results["students"]}
     noise = _noise(rows)
-    from ..report import batch_protocol  # report imports this module
-
     lines = [f"Paired over seeds (test, batch mode: {batch_protocol(results)}):"]
     for kind in ("mlp", "gnn-learned"):
         lines.append(f"- KD, {STUDENT_NAMES[kind]}: "

@@ -1,0 +1,42 @@
+"""How the study's results are written in words and numbers: percentages, large numbers, and the
+batch-mode protocol a results file records (shared by :mod:`cnn2gnn_lib.report`, the design
+tables and the readings)."""
+from __future__ import annotations
+
+from typing import Any
+
+from .names import TEST_BATCH
+
+
+def percent(value: float | None) -> str:
+    """A fraction as a percentage with two decimals, ``-`` when missing."""
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def pct(stats: dict[str, float] | None) -> str:
+    """A seed summary as ``mean ± std`` in percent (the mean alone for one seed)."""
+    if not stats:
+        return "-"
+    if stats.get("n", 1) > 1:
+        return f"{100 * stats['mean']:.2f} ± {100 * stats['std']:.2f}"
+    return f"{100 * stats['mean']:.2f}"
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """A count with thousands separators, or in millions (``1.08 M``) from a million up."""
+    if value is None:
+        return "-"
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} M"
+    return f"{value:,.{digits}f}"
+
+
+def batch_protocol(results: dict[str, Any]) -> str:
+    """How the test batches of the study's batch-mode accuracies were formed, in words."""
+    recorded = results["students"][0]["per_seed"][0].get("protocols", {}).get(TEST_BATCH)
+    if recorded:
+        return recorded
+    # studies run before protocols were recorded predicted consecutive batches of the test
+    # split in its own order (Fashion-MNIST's is not sorted by class)
+    return (f"consecutive test batches of {results['plan']['batch_size']} in the dataset's own "
+            "order (transductive; recorded before protocols were named)")
