@@ -258,6 +258,6 @@ def test_protocol_verdict_names_where_a_graph_student_reaches_a_reference():
     assert lines[0].startswith("- GNN reaches MLP, 88.00%, under class-sorted (batch 32, 256)")
     assert "never under shuffled, shuffled + as many training images" in lines[0]
     assert "Anchor mode (inductive): 87.00%, below it" in lines[0]
-    assert "teacher (95.00%) under class-sorted (batch 32);" in lines[1]
+    assert "teacher, 95.00%, under class-sorted (batch 32);" in lines[1]
     lines = protocol_stage.protocol_verdict(found, {"anything": 0.99})
     assert "under no batch protocol" in lines[0] and "never" not in lines[0]
