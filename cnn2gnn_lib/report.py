@@ -19,7 +19,7 @@ from .study.readings import readings  # noqa: F401  (chapter 8 reads it here)
 from .study.names import (GNN_ANCHOR_MODEL, GNN_COMPACT_ANCHOR_MODEL, STUDENT_NAMES,
                           TEST_ANCHOR, TEST_BATCH)
 from .study.formatting import batch_protocol, number as _number, pct as _pct, percent as _percent
-from .study.design_tables import best_mode, comparison_lines, design_tables  # noqa: F401
+from .study.design_tables import design_tables
 
 # where an editable install (a clone of the book's repository) keeps the committed results
 REPOSITORY_RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -177,9 +177,9 @@ def markdown(results: dict[str, Any]) -> str:
     eff = results["efficiency"]
     lines += ["", f"## Inference cost ({eff['device']}, {eff['threads']} threads, batch "
               f"{plan['throughput_batch']})", "", efficiency_table(results)]
-    if compact_bank_table(results):
-        lines += ["", "### The fast anchor mode: k-means banks of several sizes", "",
-                  compact_bank_table(results)]
+    banks = compact_bank_table(results)
+    if banks:
+        lines += ["", "### The fast anchor mode: k-means banks of several sizes", "", banks]
     if "designs" in results:
         lines += design_tables(results)
     if "protocols" in results:

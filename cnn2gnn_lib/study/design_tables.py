@@ -22,7 +22,7 @@ def design_tables(results: dict[str, Any]) -> list[str]:
              f"Every design trained once (seed 0, {designs['design_epochs']} epochs, KD with "
              f"T = {chosen['temperature']:g}, alpha = {chosen['alpha']:g}, s = {chosen['s']}) "
              "and judged on the validation split; batch mode: "
-             f"{batch_protocol(results).replace('test batches', 'validation batches')} "
+             f"{batch_protocol(results, split='validation')} "
              "(a design with its own batch size uses it). Anchor modes use a bank of "
              f"{plan['bank_size']} training images; `+labels` mixes the anchors' labels into the "
              "prediction with the weight shown.", "",

@@ -31,12 +31,13 @@ def number(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def batch_protocol(results: dict[str, Any]) -> str:
-    """How the test batches of the study's batch-mode accuracies were formed, in words."""
+def batch_protocol(results: dict[str, Any], split: str = "test") -> str:
+    """How the study formed the batches of its batch-mode accuracies, in words; ``split``
+    names the images batched (the design study batches the validation split the same way)."""
     recorded = results["students"][0]["per_seed"][0].get("protocols", {}).get(TEST_BATCH)
     if recorded:
-        return recorded
+        return recorded.replace("test batches", f"{split} batches")
     # studies run before protocols were recorded predicted consecutive batches of the test
     # split in its own order (Fashion-MNIST's is not sorted by class)
-    return (f"consecutive test batches of {results['plan']['batch_size']} in the dataset's own "
+    return (f"consecutive {split} batches of {results['plan']['batch_size']} in the dataset's own "
             "order (transductive; recorded before protocols were named)")
