@@ -6,6 +6,8 @@ Commands:
   ``torchrun --nproc_per_node=N`` it trains with N processes
   (:mod:`cnn2gnn_lib.training.distributed`);
 * ``reproduce``: the whole study (teachers, sweeps, students, cost) into ``results/<dataset>/``;
+* ``report``: write ``results.md`` and the plots again from a study's ``results.json`` (after the
+  report's code changed), without running any stage;
 * ``info``: versions, device and GPU, mixed precision, fast mode, DGL, where the data is and
   whether the artifact and cache folders can be written (:func:`cnn2gnn_lib.book.environment`).
 """
@@ -14,8 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from . import book, config, data, teachers, training
+from . import book, config, data, report, teachers, training
 from .reproduce import reproduce
 from .training import distributed
 
@@ -83,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--student-epochs", type=int, default=None)
     study.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_common(study)
+
+    rewrite = commands.add_parser(
+        "report", help="write results.md and the plots again from results.json",
+        description="Render results/<dataset>/results.md and its plots from the study's "
+                    "results.json, as the reproduce command writes them at its end; no stage "
+                    "runs and results.json is not changed.")
+    rewrite.add_argument("--dataset", default="fashion-mnist", choices=sorted(data.DATASETS))
+    rewrite.add_argument("--results", default="results", help="results folder (default: results)")
 
     info = commands.add_parser("info", help="show versions, device, data location and DGL status")
     _add_common(info)
@@ -161,6 +172,21 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    folder = Path(args.results) / data.dataset_info(args.dataset).name
+    path = folder / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no study at {path}: run `python -m cnn2gnn_lib reproduce "
+                                f"--dataset {args.dataset}` first")
+    results = json.loads(path.read_text())
+    written = report.write_report(results, folder)
+    if folder.resolve().parent == report.REPOSITORY_RESULTS.resolve() and \
+            "wall_seconds" in results:
+        written.append(report.ship_summary(results))
+    print(f"report: wrote {', '.join(p.name for p in written)} in {folder}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     book.check_environment(device=args.device, root=args.data_root, fast=args.fast)
     return 0
@@ -177,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train_teacher(args)
         if args.command == "reproduce":
             return _reproduce(args)
+        if args.command == "report":
+            return _report(args)
         return _info(args)
     except (ValueError, RuntimeError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

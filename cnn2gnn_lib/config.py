@@ -85,7 +85,8 @@ def _mps_available() -> bool:
 
 
 def pick_device(preferred: str | torch.device | None = None) -> torch.device:
-    """Choose where to compute: ``preferred`` if given, else ``$CNN2GNN_DEVICE``, else cuda, mps, cpu.
+    """Choose where to compute: ``preferred`` if given, else ``$CNN2GNN_DEVICE``, else cuda,
+    mps, cpu.
 
     An explicit request for a device that is not available is an error rather than a silent
     fallback, so a run never reports CPU timings as GPU ones.
@@ -110,7 +111,8 @@ def pick_device(preferred: str | torch.device | None = None) -> torch.device:
 
 
 def artifacts_dir(path: str | os.PathLike | None = None) -> Path:
-    """Folder for checkpoints and caches: ``path``, else ``$CNN2GNN_ARTIFACTS``, else ``./artifacts``."""
+    """Folder for checkpoints and caches: ``path``, else ``$CNN2GNN_ARTIFACTS``, else
+    ``./artifacts``."""
     chosen = path or os.environ.get("CNN2GNN_ARTIFACTS") or "artifacts"
     folder = Path(chosen).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
@@ -118,6 +120,8 @@ def artifacts_dir(path: str | os.PathLike | None = None) -> Path:
 
 
 def cache_dir() -> Path:
-    """Folder for downloaded or unpacked datasets (``$CNN2GNN_CACHE``, else ``~/.cache/cnn2gnn``)."""
-    folder = Path(os.environ.get("CNN2GNN_CACHE") or Path.home() / ".cache" / "cnn2gnn").expanduser()
+    """Folder for downloaded or unpacked datasets (``$CNN2GNN_CACHE``, else
+    ``~/.cache/cnn2gnn``)."""
+    chosen = os.environ.get("CNN2GNN_CACHE") or Path.home() / ".cache" / "cnn2gnn"
+    folder = Path(chosen).expanduser()
     return folder

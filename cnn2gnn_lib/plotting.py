@@ -215,22 +215,39 @@ def plot_learning_curves(curves: dict[str, tuple[Sequence[int], Sequence[float]]
     return fig
 
 
+# the mode name plot_designs reads as "each design's best inference mode"
+BEST_MODE = "best mode"
+
+
 def plot_designs(records: Sequence[dict], modes: Sequence[str] = (BATCH.name, ANCHOR.name),
                  reference: float | None = None, title: str | None = None):
     """Validation accuracy of every student design (horizontal bars, one colour per inference
-    mode; ``records`` as in ``results.json["designs"]["records"]``). ``reference`` draws a
-    vertical line, e.g. at the distilled MLP's accuracy."""
+    mode; ``records`` as in ``results.json["designs"]["records"]``). A mode named
+    :data:`BEST_MODE` shows each design's best mode, named at the end of its bar, as the
+    design table's "best mode" column does. ``reference`` draws a vertical line, e.g. at the
+    distilled MLP's accuracy."""
+    def value(record: dict, mode: str) -> tuple[str, float]:
+        if mode == BEST_MODE:
+            return max(record["val"].items(), key=lambda item: item[1])
+        return mode, record["val"].get(mode, np.nan)
+
     names = [r["design"] for r in records]
-    fig, ax = plt.subplots(figsize=(8.5, 0.42 * len(names) + 1.2))
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(names) + 1.2))
     height = 0.8 / len(modes)
     for k, mode in enumerate(modes):
-        values = [100 * r["val"].get(mode, np.nan) for r in records]
-        ax.barh(np.arange(len(names)) + k * height, values, height=height, label=mode)
+        found = [value(r, mode) for r in records]
+        rows = np.arange(len(names)) + k * height
+        ax.barh(rows, [100 * v for _, v in found], height=height, label=mode)
+        if mode == BEST_MODE:
+            for row, (name, v) in zip(rows, found):
+                ax.text(100 * v + 0.05, row, name, va="center", fontsize=7)
     if reference is not None:
         ax.axvline(100 * reference, color="black", linestyle="--", linewidth=1,
                    label="distilled MLP")
-    finite = [100 * v for r in records for m, v in r["val"].items() if m in modes]
-    ax.set_xlim(min(finite) - 1.5, max(finite) + 0.8)
+    finite = [100 * value(r, m)[1] for r in records for m in modes]
+    finite = [v for v in finite if np.isfinite(v)]
+    right_room = 2.5 if BEST_MODE in modes else 0.8  # the best mode's name after its bar
+    ax.set_xlim(min(finite) - 1.5, max(finite) + right_room)
     ax.set_yticks(np.arange(len(names)) + height * (len(modes) - 1) / 2, names)
     ax.invert_yaxis()
     ax.set(xlabel="validation accuracy (%)", title=title)
@@ -280,20 +297,23 @@ def plot_efficiency(results: dict, title: str | None = None):
     if compact is not None and "test_accuracy" in compact:  # its own run: seed 0
         points.append((f"{names.GNN_COMPACT_ANCHOR_MODEL} ({compact['bank_size']}) + KD, "
                        "seed 0", compact, compact["test_accuracy"]))
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+    fig, ax = plt.subplots(figsize=(9, 5.6))
     largest = max(record["parameters"] for _, record, _ in points)
     for name, record, accuracy in points:
         teacher = record.get("role") == "teacher"
         ax.scatter(record["images_per_second"], 100 * accuracy,
                    s=40 + 400 * record["parameters"] / largest, alpha=0.7,
-                   marker="s" if teacher else "o", label=name)
-    # names in a legend beside the axes, not next to the points: points close in speed and
-    # accuracy would put their labels on top of each other
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), markerscale=0.6, fontsize=9)
+                   marker="s" if teacher else "o",
+                   label=f"{name} ({record['parameters'] / 1e3:,.0f}k parameters)")
+    # names in a legend under the axes, not next to the points: points close in speed and
+    # accuracy would put their labels on top of each other, and a legend beside the axes
+    # would leave the data a narrow strip
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, markerscale=0.6,
+              fontsize=8.5, frameon=False)
     ax.set_xscale("log")
     ax.margins(x=0.15, y=0.15)
     ax.set(xlabel="images per second on the CPU (log scale)", ylabel="test accuracy (%)",
-           title=title or "accuracy against inference speed (area: parameters)")
+           title=title or "accuracy against inference speed (marker area: parameters)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -307,10 +327,15 @@ def plot_protocols(protocols: dict, references: dict[str, float] | None = None,
     mode (inductive) are horizontal lines."""
     graphs = {name: r for name, r in protocols["students"].items() if "anchor" in r}
     references = dict(references or {})
-    fig, axes = plt.subplots(1, len(graphs), figsize=(4.2 * len(graphs) + 2.2, 3.8),
+    # two panels a row: four in one row shrink below what a book page can show
+    columns = min(2, len(graphs))
+    rows = -(-len(graphs) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.8 * columns + 2.8, 3.7 * rows),
                              sharey=True, squeeze=False)
+    for ax in axes.flat[len(graphs):]:
+        ax.set_visible(False)
     lines = ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 1))]
-    for ax, (name, record) in zip(axes[0], graphs.items()):
+    for ax, (name, record) in zip(axes.flat, graphs.items()):
         series: dict[str, list[tuple[int, float]]] = {}
         for row in record["rows"]:
             point = (row["batch_size"], 100 * row["accuracy"])
@@ -328,7 +353,8 @@ def plot_protocols(protocols: dict, references: dict[str, float] | None = None,
         ax.set_xticks(protocols["batch_sizes"], [str(b) for b in protocols["batch_sizes"]])
         ax.set(title=name, xlabel="test batch size")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("test accuracy (%)")
+    for row in axes:
+        row[0].set_ylabel("test accuracy (%)")
     axes[0][-1].legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1))
     if title:
         fig.suptitle(title)

@@ -12,22 +12,20 @@ from typing import Any
 
 from .data import dataset_info
 from .students import MLP_DESIGNS
-from .study.inference import ANCHOR, BATCH, label_vote
+from .study.inference import ANCHOR, BATCH
 from .study.protocol_stage import protocol_references, protocol_tables
 from .study.protocol_stage import protocol_verdict  # noqa: F401  (chapter 7 reads it here)
 from .study.readings import readings  # noqa: F401  (chapter 8 reads it here)
 from .study.names import (GNN_ANCHOR_MODEL, GNN_COMPACT_ANCHOR_MODEL, STUDENT_NAMES,
                           TEST_ANCHOR, TEST_BATCH)
-from .study.formatting import batch_protocol, number as _number, pct as _pct, percent as _percent
+from .study.formatting import batch_protocol, millions as _millions, number as _number
+from .study.formatting import pct as _pct, percent as _percent
 from .study.design_tables import design_tables
 
 # where an editable install (a clone of the book's repository) keeps the committed results
 REPOSITORY_RESULTS = Path(__file__).resolve().parent.parent / "results"
 # summaries of the committed studies, shipped as package data (ship_summary)
 SHIPPED_RESULTS = Path(__file__).resolve().parent / "shipped_results"
-
-# the label-vote mode the design figure shows beside batch and anchor mode
-DESIGN_FIGURE_MODES = (BATCH.name, ANCHOR.name, label_vote(0.5).name)
 
 
 def header(results: dict[str, Any]) -> str:
@@ -65,11 +63,11 @@ def student_table(results: dict[str, Any]) -> str:
 def efficiency_table(results: dict[str, Any]) -> str:
     """Cost of every model; anchor-mode rows give their bank and their own test accuracy
     (seed 0), measured beside the speed."""
-    lines = ["| model | parameters | FLOPs per image | images/s | vs teacher | bank | "
+    lines = ["| model | parameters | MFLOPs per image | images/s | vs teacher | bank | "
              "test accuracy (seed 0) |", "|---|---|---|---|---|---|---|"]
     for r in results["efficiency"]["records"]:
         bank = f"{r['bank_size']:,} ({r.get('bank', 'random')})" if "bank_size" in r else ""
-        lines.append(f"| {r['model']} | {r['parameters']:,} | {_number(r['flops_per_image'])} | "
+        lines.append(f"| {r['model']} | {r['parameters']:,} | {_millions(r['flops_per_image'])} | "
                      f"{_number(r['images_per_second'])} | {r['speedup_vs_teacher']:.1f}x | "
                      f"{bank} | {_percent(r.get('test_accuracy'))} |")
     return "\n".join(lines)
@@ -85,13 +83,13 @@ def compact_bank_table(results: dict[str, Any]) -> str:
         return ""
     full = next(r for r in eff["records"] if r["model"] == GNN_ANCHOR_MODEL)
     chosen = next(r for r in eff["records"] if r["model"] == GNN_COMPACT_ANCHOR_MODEL)
-    lines = ["| bank | FLOPs per image | images/s | vs teacher | validation (%) | "
+    lines = ["| bank | MFLOPs per image | images/s | vs teacher | validation (%) | "
              "test (%) | test vs full bank (points) |", "|---|---|---|---|---|---|---|"]
     for r in [full] + banks:
         mark = " (chosen)" if r is not full and r["bank_size"] == chosen["bank_size"] else ""
         kind = "k-means centres" if r["bank"] == "kmeans" else "random training images"
         lines.append(
-            f"| {r['bank_size']:,} {kind}{mark} | {_number(r['flops_per_image'])} | "
+            f"| {r['bank_size']:,} {kind}{mark} | {_millions(r['flops_per_image'])} | "
             f"{_number(r['images_per_second'])} | "
             f"{r['speedup_vs_teacher']:.1f}x | {_percent(r.get('val_accuracy'))} | "
             f"{_percent(r['test_accuracy'])} | "
@@ -173,7 +171,11 @@ def markdown(results: dict[str, Any]) -> str:
     for name in ("s", "temperature", "alpha"):
         cells = ", ".join(f"{r['value']:g}: {100 * r['val_accuracy']:.2f}"
                           for r in results["sweeps"][name])
-        lines.append(f"- {name}: {cells} (chosen {chosen[name]:g})")
+        best = max(r["val_accuracy"] for r in results["sweeps"][name])
+        tied = [r["value"] for r in results["sweeps"][name] if r["val_accuracy"] == best]
+        tie = (f"; {', '.join(f'{v:g}' for v in tied)} tie, and a tie goes to the first value "
+               "tried" if len(tied) > 1 else "")
+        lines.append(f"- {name}: {cells} (chosen {chosen[name]:g}{tie})")
     eff = results["efficiency"]
     lines += ["", f"## Inference cost ({eff['device']}, {eff['threads']} threads, batch "
               f"{plan['throughput_batch']})", "", efficiency_table(results)]
@@ -275,13 +277,13 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
             results["protocols"], protocol_references(results),
             title="test accuracy by protocol and batch size (seed 0)")
     if "designs" in results:
-        from .plotting import plot_designs, plot_per_class
+        from .plotting import BEST_MODE, plot_designs, plot_per_class
 
         designs = results["designs"]
         mlp = next(r for r in designs["records"] if r["design"] == MLP_DESIGNS[0].name)
         found["designs.png"] = plot_designs(
             [r for r in designs["records"] if r["student"] != "mlp"],
-            DESIGN_FIGURE_MODES, reference=mlp["val"][BATCH.name],
+            (BATCH.name, ANCHOR.name, BEST_MODE), reference=mlp["val"][BATCH.name],
             title="GNN designs (validation, seed 0)")
         evidence = designs["finals"]["evidence"]
         found["per_class.png"] = plot_per_class(

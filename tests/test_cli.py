@@ -47,3 +47,23 @@ def test_info_reports_data_and_dgl():
     assert "fashion-mnist" in result.stdout and "dgl" in result.stdout
     for name in ("device", "gpu", "precision", "mode", "artifacts", "cache"):
         assert f"{name}: " in result.stdout, name
+
+
+def test_report_rewrites_results_md_from_results_json(tmp_path, capsys):
+    import shutil
+
+    from cnn2gnn_lib import report
+
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    shutil.copy(report.REPOSITORY_RESULTS / "fashion-mnist" / "results.json", folder)
+    (folder / "results.md").write_text("stale")
+    assert cli.main(["report", "--dataset", "fashion-mnist", "--results", str(tmp_path)]) == 0
+    results = json.loads((folder / "results.json").read_text())
+    assert (folder / "results.md").read_text() == report.markdown(results)
+    assert "results.md" in capsys.readouterr().out
+    # outside the repository's results/ nothing is shipped into the package
+    assert not (tmp_path / "cnn2gnn_lib").exists()
+    # a folder without a study says what to run
+    assert cli.main(["report", "--dataset", "cifar10-jpeg", "--results", str(tmp_path)]) == 2
+    assert "reproduce --dataset cifar10-jpeg" in capsys.readouterr().err

@@ -71,7 +71,7 @@ def test_book_style_sets_readable_font_sizes():
     assert plt.rcParams["font.size"] >= 11 and plt.rcParams["xtick.labelsize"] >= 10
 
 
-def test_efficiency_plot_names_every_point_in_a_legend_beside_the_axes():
+def test_efficiency_plot_names_every_point_in_a_legend_under_the_axes():
     from cnn2gnn_lib import report
 
     results = report.load_results("fashion-mnist")
@@ -80,10 +80,44 @@ def test_efficiency_plot_names_every_point_in_a_legend_beside_the_axes():
     legend = ax.get_legend()
     names = [text.get_text() for text in legend.get_texts()]
     assert len(names) == len(ax.collections) >= 4 and not ax.texts  # no labels on the markers
-    assert legend.get_bbox_to_anchor().x0 >= ax.get_window_extent().x1 - 1  # outside the data
+    figure.canvas.draw()
+    box, axes_box = legend.get_window_extent(), ax.get_window_extent()
+    assert box.y1 <= axes_box.y0  # under the axes, not on the data
+    assert box.y0 >= 0 and box.x0 >= 0 and box.x1 <= figure.bbox.x1  # and inside the figure
+    assert all("k parameters)" in name for name in names)  # the marker area, in numbers
 
 
 def test_learning_curves_keep_their_legend_outside_the_data():
     figure = plotting.plot_learning_curves({"a": ([1, 2], [0.5, 0.6]), "b": ([1, 2], [0.4, 0.7])})
     ax = figure.axes[0]
     assert ax.get_legend().get_bbox_to_anchor().x0 >= ax.get_window_extent().x1 - 1
+
+
+def test_protocol_figure_puts_two_panels_a_row_and_one_line_per_protocol():
+    from cnn2gnn_lib import report
+
+    found = report.load_results("fashion-mnist")["protocols"]
+    graphs = [name for name, r in found["students"].items() if "anchor" in r]
+    figure = plotting.plot_protocols(found, {"teacher": 0.94})
+    shown = [ax for ax in figure.axes if ax.get_visible()]
+    assert len(shown) == len(graphs) >= 3
+    assert {round(ax.get_position().x0, 3) for ax in shown} == \
+        {round(ax.get_position().x0, 3) for ax in shown[:2]}  # two columns, never more
+    width, _ = figure.get_size_inches()
+    assert width <= 13
+    families = {plotting.row_family(row) for row in found["students"][graphs[0]]["rows"]}
+    assert len(shown[0].get_lines()) == len(families) + 2  # + the teacher and anchor mode
+
+
+def test_design_figure_names_each_design_best_mode_as_the_table_does():
+    from cnn2gnn_lib import report
+    from cnn2gnn_lib.study.design_tables import best_mode
+
+    records = [r for r in report.load_results("fashion-mnist")["designs"]["records"]
+               if r["student"] != "mlp"]
+    figure = plotting.plot_designs(records, ("batch", plotting.BEST_MODE))
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.texts] == [best_mode(r)[0] for r in records]
+    best_bars = ax.containers[1]
+    assert [round(bar.get_width(), 4) for bar in best_bars] == \
+        [round(100 * best_mode(r)[1], 4) for r in records]

@@ -103,3 +103,26 @@ def test_compact_bank_table_marks_the_chosen_bank_against_the_full_one():
     assert lines[-1].endswith("the rule (seed 0; every bank timed in the same process).")
     # a study recorded before several banks were measured has no such table
     assert report.compact_bank_table({"efficiency": {"records": [full]}}) == ""
+
+
+def test_efficiency_table_gives_every_flops_count_in_one_unit():
+    results = report.load_results("fashion-mnist")
+    lines = report.efficiency_table(results).splitlines()
+    assert "MFLOPs per image" in lines[0]
+    records = results["efficiency"]["records"]
+    for line, record in zip(lines[2:], records):
+        cell = line.split(" | ")[2]
+        assert cell == f"{record['flops_per_image'] / 1e6:,.2f}"  # never "813,056" beside "1.08 M"
+
+
+def test_sweep_lines_say_how_a_tie_was_broken():
+    results = report.load_results("fashion-mnist")
+    lines = [line for line in report.markdown(results).splitlines()
+             if line.startswith(("- s:", "- temperature:", "- alpha:"))]
+    assert len(lines) == 3
+    for line, name in zip(lines, ("s", "temperature", "alpha")):
+        values = [r["val_accuracy"] for r in results["sweeps"][name]]
+        assert ("a tie goes to the first value tried" in line) == \
+            (values.count(max(values)) > 1)
+        first_best = results["sweeps"][name][values.index(max(values))]["value"]
+        assert f"(chosen {first_best:g}" in line  # the sweep really takes the first of a tie

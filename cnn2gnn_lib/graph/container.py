@@ -30,7 +30,8 @@ class Graph:
             raise ValueError(f"src, dst and weight must be 1-D of equal length, got "
                              f"{tuple(self.src.shape)}, {tuple(self.dst.shape)}, "
                              f"{tuple(self.weight.shape)}")
-        if self.src.numel() and int(torch.maximum(self.src.max(), self.dst.max())) >= self.num_nodes:
+        if self.src.numel() and \
+                int(torch.maximum(self.src.max(), self.dst.max())) >= self.num_nodes:
             raise ValueError(f"an edge points at a node >= num_nodes={self.num_nodes}")
 
     @property

@@ -31,6 +31,11 @@ def number(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def millions(value: float) -> str:
+    """A count in millions with two decimals (``0.81``), for a column that mixes sizes."""
+    return f"{value / 1e6:,.2f}"
+
+
 def batch_protocol(results: dict[str, Any], split: str = "test") -> str:
     """How the study formed the batches of its batch-mode accuracies, in words; ``split``
     names the images batched (the design study batches the validation split the same way)."""
