@@ -27,8 +27,10 @@ from .inference import Predictor
 # Fashion-MNIST one (3,072 inputs against 784), so the students train half as long. ResNet-20
 # reached 86.07% after the 20 epochs that suit Fashion-MNIST and 87.62% after 40 (one-cycle,
 # 2026-11-26/27, this CPU), below the 89% the book asks of a teacher, so both teachers train
-# for 80: about 4.2-4.7 h for ResNet-20 at 180-210 s an epoch on the 2-core CPU, and about 1.6x
-# that for ResNet-32 (149 images/s); every epoch is checkpointed, so the runs span sessions.
+# for 80: about 2.2 h for ResNet-20 at 95-105 s an epoch with the 2-core CPU to itself
+# (2026-11-27; 180-220 s while another torch process runs), and about 1.7x that for ResNet-32
+# (its FLOPs per image against ResNet-20's, on Fashion-MNIST: 105 M against 62 M);
+# every epoch is checkpointed, so the runs span sessions.
 FULL_SCHEDULES: dict[str, dict[str, Any]] = {
     "cifar10-jpeg": dict(teacher_epochs=80, deep_epochs=80, student_epochs=15, sweep_epochs=5),
 }
