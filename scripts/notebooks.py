@@ -7,6 +7,7 @@
   python scripts/notebooks.py run --mode full [NAMES]
                                             execute notebooks in place with full-mode outputs
                                             (what the book renders) and record their wall time
+                                            (only on a quiet machine; --record-times yes|no)
   python scripts/notebooks.py run --mode fast [NAMES]
                                             execute copies in fast mode, only to time them
 
@@ -306,8 +307,30 @@ def check() -> int:
     return 1 if stale else 0
 
 
-def run(mode: str, names: list[str] | None) -> None:
+# A chapter's announced time is measured with the machine to itself: above this 1-minute load
+# average per core, another process is computing (on 2 cores a second torch process doubles or
+# triples a chapter's time), and the run keeps its outputs but does not record its times.
+BUSY_LOAD_PER_CORE = 0.5
+
+
+def machine_busy(load: float | None = None, cores: int | None = None) -> str | None:
+    """Why the machine is too busy to time a chapter (``None`` when it is quiet)."""
+    load = os.getloadavg()[0] if load is None else load
+    cores = cores or os.cpu_count() or 1
+    if load > BUSY_LOAD_PER_CORE * cores:
+        return (f"the 1-minute load average is {load:.1f} on {cores} cores (above "
+                f"{BUSY_LOAD_PER_CORE * cores:.1f}): another process is computing")
+    return None
+
+
+def run(mode: str, names: list[str] | None, record_times: str = "auto") -> None:
     from nbclient import NotebookClient
+
+    busy = machine_busy() if record_times == "auto" else None
+    record = record_times == "yes" or (record_times == "auto" and busy is None)
+    if busy:
+        print(f"not recording times: {busy}; the outputs are kept (--record-times yes "
+              "records them anyway)", flush=True)
 
     os.environ["CNN2GNN_FAST"] = "1" if mode == "fast" else "0"
     os.environ.setdefault("CNN2GNN_ARTIFACTS", str(ROOT / "artifacts"))
@@ -326,13 +349,15 @@ def run(mode: str, names: list[str] | None) -> None:
         began = time.perf_counter()
         client.execute()
         seconds = time.perf_counter() - began
-        entry = timings.setdefault(path.name, {})
-        entry[f"{mode}_seconds"] = round(seconds, 1)
-        entry["machine"] = f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU"
-        entry[f"{mode}_measured"] = time.strftime("%Y-%m-%d")
+        if record:
+            entry = timings.setdefault(path.name, {})
+            entry[f"{mode}_seconds"] = round(seconds, 1)
+            entry["machine"] = f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU"
+            entry[f"{mode}_measured"] = time.strftime("%Y-%m-%d")
         if mode == "full":
             nbformat.write(nb, path)
-        print(f"{path.name}: {mode} mode in {seconds:.1f} s", flush=True)
+        print(f"{path.name}: {mode} mode in {seconds:.1f} s"
+              f"{'' if record else ' (not recorded)'}", flush=True)
         TIMINGS.write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
     sync()
 
@@ -345,13 +370,16 @@ def main() -> None:
     runner = commands.add_parser("run")
     runner.add_argument("--mode", choices=("fast", "full"), required=True)
     runner.add_argument("names", nargs="*")
+    runner.add_argument("--record-times", choices=("auto", "yes", "no"), default="auto",
+                        help="record the wall times in timings.json and the headers: auto "
+                             "(default) only when the machine is quiet")
     args = parser.parse_args()
     if args.command == "sync":
         sync()
     elif args.command == "check":
         sys.exit(check())
     else:
-        run(args.mode, args.names)
+        run(args.mode, args.names, args.record_times)
 
 
 if __name__ == "__main__":

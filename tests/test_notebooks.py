@@ -140,3 +140,10 @@ def test_the_instructors_plan_assigns_exercises_that_exist():
         exercises = text.split("## Exercises")[-1]
         assert re.search(rf"^{number}\. ", exercises, re.M), f"exercise {chapter}.{number}"
     assert "DGL" in plan and "optional" in plan
+
+
+def test_a_busy_machine_does_not_time_a_chapter(tool):
+    assert tool.machine_busy(load=0.2, cores=2) is None
+    reason = tool.machine_busy(load=2.4, cores=2)
+    assert "2.4 on 2 cores" in reason and "another process" in reason
+    assert tool.machine_busy(load=0.9, cores=2) is None  # a tool at work is not a second job
