@@ -38,12 +38,22 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cnn2gnn_lib",
-        description="CNN2GNN book companion: train CNN teachers on real images (and, in later "
-                    "chapters, distil them into a two-layer GNN student).",
+        description="CNN2GNN book companion: train CNN teachers on real images, run the "
+                    "study that distils them into two-layer GNN and MLP students, and write "
+                    "its report.",
         epilog="Example: python -m cnn2gnn_lib train-teacher --dataset fashion-mnist "
                "--arch resnet20")
     commands = parser.add_subparsers(dest="command", metavar="command")
 
+    _add_teacher_command(commands)
+    _add_study_commands(commands)
+
+    info = commands.add_parser("info", help="show versions, device, data location and DGL status")
+    _add_common(info)
+    return parser
+
+
+def _add_teacher_command(commands) -> None:
     teacher = commands.add_parser(
         "train-teacher", help="train a CNN teacher (reuses a finished run with the same settings)",
         description="Train a CNN teacher and report its test accuracy. A finished run with the "
@@ -68,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--json", action="store_true", help="also print the metrics as JSON")
     _add_common(teacher)
 
+
+def _add_study_commands(commands) -> None:
+    """``reproduce`` and ``report``."""
     study = commands.add_parser(
         "reproduce", help="run the whole study and write results/<dataset>/",
         description="Train the teachers, sweep s/T/alpha on validation, train every student "
@@ -94,10 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
                     "runs and results.json is not changed.")
     rewrite.add_argument("--dataset", default="fashion-mnist", choices=sorted(data.DATASETS))
     rewrite.add_argument("--results", default="results", help="results folder (default: results)")
-
-    info = commands.add_parser("info", help="show versions, device, data location and DGL status")
-    _add_common(info)
-    return parser
 
 
 def _train_teacher(args: argparse.Namespace) -> int:
