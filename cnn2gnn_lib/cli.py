@@ -188,10 +188,7 @@ def _report(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no study at {path}: run `python -m cnn2gnn_lib reproduce "
                                 f"--dataset {args.dataset}` first")
     results = json.loads(path.read_text())
-    written = report.write_report(results, folder)
-    if folder.resolve().parent == report.REPOSITORY_RESULTS.resolve() and \
-            "wall_seconds" in results:
-        written.append(report.ship_summary(results))
+    written = report.publish(results, folder)
     print(f"report: wrote {', '.join(p.name for p in written)} in {folder}")
     return 0
 

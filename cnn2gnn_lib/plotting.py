@@ -14,6 +14,7 @@ import torch
 from .data import ImageDataset
 from .protocols import row_family
 from .study import names
+from .study.design_tables import best_mode
 from .study.inference import ANCHOR, BATCH
 
 
@@ -228,7 +229,7 @@ def plot_designs(records: Sequence[dict], modes: Sequence[str] = (BATCH.name, AN
     distilled MLP's accuracy."""
     def value(record: dict, mode: str) -> tuple[str, float]:
         if mode == BEST_MODE:
-            return max(record["val"].items(), key=lambda item: item[1])
+            return best_mode(record)
         return mode, record["val"].get(mode, np.nan)
 
     names = [r["design"] for r in records]

@@ -308,3 +308,14 @@ def write_report(results: dict[str, Any], folder: str | Path) -> list[Path]:
         plt.close(figure)
         written.append(folder / filename)
     return written
+
+
+def publish(results: dict[str, Any], folder: str | Path) -> list[Path]:
+    """:func:`write_report`, and for a finished study in the repository's own ``results/``
+    also :func:`ship_summary` (the committed study travels with the library, for Colab);
+    returns the paths written. What ``reproduce`` does at its end and ``report`` does again."""
+    written = write_report(results, folder)
+    if Path(folder).resolve().parent == REPOSITORY_RESULTS.resolve() and \
+            "wall_seconds" in results:
+        written.append(ship_summary(results))
+    return written

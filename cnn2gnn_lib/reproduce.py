@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import dataset_info
-from .report import REPOSITORY_RESULTS, ship_summary, write_report
+from .report import publish
 from .students import GNN_DESIGNS, MLP_DESIGNS, Design, design_named  # noqa: F401
 from .study import KD_ROWS, LABEL_WEIGHTS, Lab, StageLog, StudyPlan, protocol  # noqa: F401
 from .study import protocol_stage
@@ -58,9 +58,7 @@ def run_study(plan: StudyPlan, results_dir: str | os.PathLike = "results",
     results["wall_seconds"] = {"this_run": time.perf_counter() - began,
                                "all_stages": log.stage_seconds()}
     log.save()
-    write_report(results, folder)
-    if folder.resolve().parent == REPOSITORY_RESULTS.resolve():
-        ship_summary(results)  # the committed study travels with the library (Colab)
+    publish(results, folder)  # results.md, plots; the shipped summary for results/
     return results
 
 
