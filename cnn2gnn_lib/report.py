@@ -17,7 +17,7 @@ from .study.protocol_stage import protocol_references, protocol_tables
 from .study.protocol_stage import protocol_verdict  # noqa: F401  (chapter 7 reads it here)
 from .study.readings import readings  # noqa: F401  (chapter 8 reads it here)
 from .study.names import (GNN_ANCHOR_MODEL, GNN_COMPACT_ANCHOR_MODEL, STUDENT_NAMES,
-                          TEST_ANCHOR, TEST_BATCH)
+                          TEST_ANCHOR, TEST_BATCH, teacher_label)
 from .study.formatting import batch_protocol, millions as _millions, number as _number
 from .study.formatting import pct as _pct, percent as _percent
 from .study.design_tables import design_tables
@@ -43,10 +43,18 @@ def header(results: dict[str, Any]) -> str:
 def teacher_table(results: dict[str, Any]) -> str:
     lines = ["| teacher | epochs | test accuracy (%) | parameters | training time (min) |",
              "|---|---|---|---|---|"]
+    flipped = []
     for record in results["teachers"].values():
         m = record["metrics"]
-        lines.append(f"| {record['arch']} | {m['epochs']} | {100 * m['test_accuracy']:.2f} | "
-                     f"{m['parameters']:,} | {m['train_seconds'] / 60:.1f} |")
+        lines.append(f"| {teacher_label(record)} | {m['epochs']} | "
+                     f"{100 * m['test_accuracy']:.2f} | {m['parameters']:,} | "
+                     f"{m['train_seconds'] / 60:.1f} |")
+        if m.get("test_time_flip"):
+            flipped.append(f"{record['arch']} {100 * m['single_view_test_accuracy']:.2f}%")
+    if flipped:
+        lines += ["", "Flip-averaged: each teacher answers with its logits averaged over the "
+                  "image and its mirror image (two forward passes); from one view alone: "
+                  + ", ".join(flipped) + "."]
     return "\n".join(lines)
 
 
@@ -67,7 +75,8 @@ def efficiency_table(results: dict[str, Any]) -> str:
              "test accuracy (seed 0) |", "|---|---|---|---|---|---|---|"]
     for r in results["efficiency"]["records"]:
         bank = f"{r['bank_size']:,} ({r.get('bank', 'random')})" if "bank_size" in r else ""
-        lines.append(f"| {r['model']} | {r['parameters']:,} | {_millions(r['flops_per_image'])} | "
+        model = teacher_label(r) if r.get("role") == "teacher" else r["model"]
+        lines.append(f"| {model} | {r['parameters']:,} | {_millions(r['flops_per_image'])} | "
                      f"{_number(r['images_per_second'])} | {r['speedup_vs_teacher']:.1f}x | "
                      f"{bank} | {_percent(r.get('test_accuracy'))} |")
     return "\n".join(lines)
@@ -135,7 +144,8 @@ def overview_table(studies: dict[str, dict[str, Any]]) -> str:
     for column, results in enumerate(studies.values()):
         for role, record in results["teachers"].items():
             label = ("teacher" if role == "teacher" else "deeper CNN") + f" ({record['arch']})"
-            put(label, column, f"{100 * record['metrics']['test_accuracy']:.2f}")
+            flipped = ", flip-averaged" if record["metrics"].get("test_time_flip") else ""
+            put(label, column, f"{100 * record['metrics']['test_accuracy']:.2f}{flipped}")
         for row in results["students"]:
             name = f"{STUDENT_NAMES[row['student']]}{' + KD' if row['kd'] else ''}"
             put(f"{name}, batch mode", column, _pct(row.get(TEST_BATCH)))

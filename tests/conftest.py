@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn2gnn_lib import data
+from cnn2gnn_lib import data, training
 
 # Read before any test clears it: development and CI point CNN2GNN_DATA at ../shared/data.
 SHARED_DATA = os.environ.get("CNN2GNN_DATA")
@@ -30,6 +30,15 @@ def fmnist_train():
 @pytest.fixture(scope="session")
 def fmnist_test():
     return data.load_dataset("fashion-mnist", "test")
+
+
+@pytest.fixture(scope="session")
+def fast_teacher(tmp_path_factory):
+    """One fast-mode Fashion-MNIST teacher, trained once for every test that reads one:
+    ``(result, artifacts folder)``."""
+    out = tmp_path_factory.mktemp("fast-teacher")
+    cfg = training.TeacherConfig.for_budget(fast=True)
+    return training.train_teacher(cfg, device="cpu", out_dir=out, progress=False), out
 
 
 @pytest.fixture(autouse=True)

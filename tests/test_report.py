@@ -60,6 +60,8 @@ def test_overview_puts_the_datasets_side_by_side(tmp_path):
     committed = json.loads((report.SHIPPED_RESULTS / "fashion-mnist.json").read_text())
     colour = json.loads(json.dumps(committed))
     colour["plan"]["dataset"] = "cifar10-jpeg"
+    colour["teachers"]["teacher"]["metrics"].update(test_time_flip=True,
+                                                     single_view_test_accuracy=0.5)
     colour["designs"]["finals"]["comparison"] = [{
         "name": "alone", "difference": {"mean": -0.012, "ci": [-0.03, 0.006],
                                         "verdict": "no difference"}}]
@@ -74,7 +76,11 @@ def test_overview_puts_the_datasets_side_by_side(tmp_path):
     assert table[0] == "| | Fashion-MNIST | CIFAR-10 (JPEG copy) |"
     teacher = next(line for line in table if line.startswith("| teacher (resnet20)"))
     accuracy = 100 * committed["teachers"]["teacher"]["metrics"]["test_accuracy"]
-    assert teacher == f"| teacher (resnet20) | {accuracy:.2f} | {accuracy:.2f} |"
+    assert teacher == f"| teacher (resnet20) | {accuracy:.2f} | {accuracy:.2f}, flip-averaged |"
+    flip_table = report.teacher_table(colour)
+    assert "| resnet20, flip-averaged |" in flip_table
+    assert "from one view alone: resnet20 50.00%." in flip_table
+    assert "flip-averaged" not in report.teacher_table(committed)
     verdict = next(line for line in table if "final GNN - MLP, alone" in line)
     assert verdict.endswith("| -1.20 [-3.00, +0.60]: no difference |")
     alone = [c for c in committed["designs"]["finals"].get("comparison", [])

@@ -237,6 +237,33 @@ def test_plans():
     assert full.seeds == (0, 1, 2) and len(full.s_values) >= 3
     assert full.final_seeds == (0, 1, 2, 3, 4) and len(fast.final_seeds) < 5
     assert StudyPlan.for_budget(True, seeds=(4,)).seeds == (4,)
+    # CIFAR-10 (JPEG copy) teachers answer flip-averaged in both modes; Fashion-MNIST's do not
+    for fast_mode in (True, False):
+        assert StudyPlan.for_budget(fast_mode, dataset="cifar10-jpeg").teacher_flip
+        assert not StudyPlan.for_budget(fast_mode, dataset="fashion-mnist").teacher_flip
+    assert not StudyPlan.for_budget(True, dataset="cifar10-jpeg", teacher_flip=False).teacher_flip
+
+
+def test_a_flip_averaged_teacher_is_recorded_and_keyed_apart(study, tmp_path):
+    lab, log = study
+    plain = protocol.teacher(lab, log, "teacher")
+    plan = StudyPlan.for_budget(True, **TINY, teacher_flip=True)
+    flip_lab = Lab(plan, lab.artifacts, "cpu", progress=False)  # the same trained checkpoint
+    flip_log = StageLog(tmp_path / "results.json", plan.to_dict(), progress=False)
+    record = protocol.teacher(flip_lab, flip_log, "teacher")
+    metrics = record["metrics"]
+    assert record["checkpoint"] == plain["checkpoint"] and metrics["test_time_flip"]
+    assert metrics["single_view_test_accuracy"] == plain["metrics"]["test_accuracy"]
+    assert 0.1 < metrics["test_accuracy"] <= 1
+    assert metrics["test_loss"] != plain["metrics"]["test_loss"]  # evaluated flip-averaged
+    assert flip_log.results["stages"]["teacher:resnet20"]["key"] != \
+        log.results["stages"]["teacher:resnet20"]["key"]
+    student = flip_lab.student_config("mlp", True, 0, 1, 3, 2.0, 0.5)
+    assert student.teacher == lab.distilling_teacher_config().name() + "-flip"
+    assert lab.student_config("mlp", True, 0, 1, 3, 2.0, 0.5).teacher == \
+        lab.distilling_teacher_config().name()
+    assert names.teacher_label(record) == "resnet20, flip-averaged"
+    assert names.teacher_label(plain) == "resnet20"
 
 
 def test_protocol_verdict_names_where_a_graph_student_reaches_a_reference():

@@ -53,3 +53,31 @@ def test_bad_requests_are_named():
         teachers.build_teacher("resnet20", in_channels=2)
     with pytest.raises(ValueError, match="expects images \\[B, 1, H, W\\]"):
         teachers.build_teacher("resnet20", 1)(torch.rand(2, 3, 28, 28))
+
+
+def test_flip_averaged_logits_are_the_mean_of_both_orientations():
+    torch.manual_seed(0)
+    model = teachers.build_teacher("resnet20", 3, 10).eval()
+    flipped = teachers.FlipAveraged(model).eval()
+    images = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        expected = (model(images) + model(images.flip(-1))) / 2
+        assert torch.allclose(flipped(images), expected, atol=1e-6)
+        assert not torch.allclose(flipped(images), model(images), atol=1e-4)
+        # an image that is its own mirror image gets the plain answer
+        symmetric = torch.cat([images[..., :16], images[..., :16].flip(-1)], dim=-1)
+        assert torch.allclose(flipped(symmetric), model(symmetric), atol=1e-5)
+        features = (model.features(images) + model.features(images.flip(-1))) / 2
+        assert torch.allclose(flipped.features(images), features, atol=1e-6)
+    assert flipped.arch == "resnet20" and flipped.in_channels == 3
+    assert teachers.count_parameters(flipped) == teachers.count_parameters(model)
+    with pytest.raises(ValueError, match="already flip-averaged"):
+        teachers.FlipAveraged(flipped)
+
+
+def test_flip_averaging_costs_two_forward_passes():
+    from cnn2gnn_lib.efficiency import flops_per_image
+    model = teachers.build_teacher("resnet20", 3, 10)
+    images = torch.rand(2, 3, 32, 32)
+    plain = flops_per_image(model, images)
+    assert flops_per_image(teachers.FlipAveraged(model), images) == pytest.approx(2 * plain)

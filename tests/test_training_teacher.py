@@ -12,14 +12,6 @@ def _tiny(**overrides):
     return training.TeacherConfig(**{**TINY, **overrides})
 
 
-@pytest.fixture(scope="module")
-def fast_teacher(tmp_path_factory):
-    """One fast-mode teacher, trained once for the tests of this module."""
-    out = tmp_path_factory.mktemp("fast-teacher")
-    cfg = training.TeacherConfig.for_budget(fast=True)
-    return training.train_teacher(cfg, device="cpu", out_dir=out, progress=False), out
-
-
 def test_fast_mode_teacher_learns(fast_teacher):
     result, _ = fast_teacher
     assert result.config.train_per_class == 300 and result.metrics["test_images"] == 1000
@@ -104,21 +96,6 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
 
 
-def test_cached_logits_are_computed_once(fast_teacher, fmnist_train, monkeypatch):
-    result, out = fast_teacher
-    subset = data.balanced_subset(fmnist_train, 10)
-    logits = training.cache_teacher_logits(result, subset, out, device="cpu", progress=False)
-    assert logits.shape == (100, 10)
-    assert torch.equal(logits, training.predict(result.model, subset, device="cpu"))
-    monkeypatch.setattr(teacher_module, "predict", lambda *a, **k: pytest.fail("recomputed"))
-    assert torch.equal(training.cache_teacher_logits(result, subset, out), logits)
-    # another subset has another fingerprint, so its logits are computed, not read
-    other = data.balanced_subset(fmnist_train, 10, seed=1)
-    assert training.dataset_fingerprint(other) != training.dataset_fingerprint(subset)
-    with pytest.raises(pytest.fail.Exception, match="recomputed"):
-        training.cache_teacher_logits(result, other, out)
-
-
 def test_bad_checkpoints_and_configs_are_named(tmp_path):
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"definitely not a checkpoint")
@@ -139,3 +116,4 @@ def test_config_key_changes_with_any_field():
     assert _tiny().key() == teacher_module.settings_key(_tiny().to_dict())
     final, partial = training.checkpoint_paths(_tiny(), "somewhere")
     assert final.name == f"{_tiny().name()}.pt" and partial.name == f"{_tiny().name()}.partial.pt"
+

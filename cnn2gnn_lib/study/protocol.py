@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from .. import data, efficiency as cost, protocols as batching
+from .. import data, efficiency as cost, protocols as batching, training
 from ..metrics import accuracy
 from ..students import GNN_DESIGNS, MLP_DESIGNS, Design
 from . import names
@@ -46,15 +46,25 @@ def teacher(lab: Lab, log: StageLog, role: str) -> dict[str, Any]:
 
     def record() -> dict[str, Any]:
         result = lab.teacher(arch, epochs)
-        return {"arch": arch, "config": result.config.to_dict(), "metrics": result.metrics,
+        metrics = dict(result.metrics)
+        if plan.teacher_flip:  # the accuracy of the teacher as it answers, and the plain one
+            test = data.balanced_subset(data.load_dataset(plan.dataset, "test", lab.root),
+                                        result.config.test_per_class, result.config.seed)
+            found = training.evaluate(result.model, test, device=lab.device)
+            metrics.update(single_view_test_accuracy=metrics["test_accuracy"],
+                           single_view_test_loss=metrics["test_loss"],
+                           test_accuracy=found["accuracy"], test_loss=found["loss"],
+                           test_time_flip=True)
+        return {"arch": arch, "config": result.config.to_dict(), "metrics": metrics,
                 "history": result.history, "checkpoint": result.path.name}
 
-    return log.stage(f"teacher:{arch}", lab.teacher_config(arch, epochs).to_dict(), record)
+    return log.stage(f"teacher:{arch}", lab.teacher_settings(arch, epochs), record)
 
 
 def teacher_logits(lab: Lab, log: StageLog) -> None:
     """Cache the distilling teacher's logits on the students' pool (one stage)."""
-    log.stage("teacher-logits", lab.distilling_teacher_config().to_dict(),
+    log.stage("teacher-logits", lab.teacher_settings(lab.plan.teacher_arch,
+                                                     lab.plan.teacher_epochs),
               lambda: {"shape": list(lab.teacher_logits().shape)})
 
 
@@ -142,7 +152,8 @@ def _measure(lab: Lab, chosen: dict[str, Any]) -> dict[str, Any]:
         model = lab.teacher(arch, epochs).model.to("cpu").eval()
         model.to(memory_format=torch.channels_last)
         batch = images.contiguous(memory_format=torch.channels_last)
-        records.append({**cost.profile(arch, model, batch), "role": "teacher"})
+        record = {**cost.profile(arch, model, batch), "role": "teacher"}
+        records.append({**record, "test_time_flip": True} if plan.teacher_flip else record)
     mlp = lab.train(lab.chosen_config("mlp", True, plan.seeds[0], plan.student_epochs, chosen))
     records.append({**cost.profile(names.MLP_MODEL, mlp.model.to("cpu").eval(), flat),
                     "role": "student"})

@@ -14,6 +14,7 @@ from ..metrics import accuracy
 from ..students import Design
 from .inference import ANCHOR, modes_of
 from .lab import Lab
+from .names import teacher_label
 from .stages import StageLog
 
 
@@ -73,8 +74,10 @@ def protocol_stage(lab: Lab, log: StageLog, chosen: dict[str, Any], gnn_design: 
 def protocol_references(results: dict[str, Any]) -> dict[str, float]:
     """Accuracies that no batching changes (each image is predicted alone): the teachers, and
     the distilled MLP of the protocol stage (seed 0)."""
-    found = {f"{'teacher' if role == 'teacher' else 'deeper CNN'} ({r['arch']})":
-             r["metrics"]["test_accuracy"] for role, r in results.get("teachers", {}).items()}
+    found = {}
+    for role, record in results.get("teachers", {}).items():
+        name = "teacher" if role == "teacher" else "deeper CNN"
+        found[f"{name} ({teacher_label(record)})"] = record["metrics"]["test_accuracy"]
     mlp = results["protocols"]["students"].get("MLP + KD")
     if mlp:
         found["MLP + KD"] = mlp["rows"][0]["accuracy"]

@@ -2,8 +2,9 @@
 
 * :mod:`~cnn2gnn_lib.training.checkpoints`: the file format, atomic saves, safe loads, the one
   train-or-load rule, the versions every file records;
-* :mod:`~cnn2gnn_lib.training.teacher`: :class:`TeacherConfig`, the teacher loop, prediction
-  and the cached teacher logits (chapter 2, "The CNN teacher");
+* :mod:`~cnn2gnn_lib.training.teacher`: :class:`TeacherConfig`, the teacher loop and
+  prediction (chapter 2, "The CNN teacher"); :mod:`~cnn2gnn_lib.training.teacher_logits`: the
+  teacher's logits cached for the students, from one view or flip-averaged;
 * :mod:`~cnn2gnn_lib.training.student`: :class:`StudentConfig` and the student loop with
   weighted loss terms (chapters 5 and 6); :mod:`~cnn2gnn_lib.training.callbacks`: its epoch
   callbacks (the sparsity schedule, partial checkpoints);
@@ -19,13 +20,14 @@ from . import pretrained
 from .checkpoints import CHECKPOINT_FORMAT, atomic_save, load_checkpoint, versions
 from .student import (StudentConfig, StudentResult, epoch_batches, fit_student, load_student,
                       student_checkpoint_paths, student_train_or_load, train_student)
-from .teacher import (TeacherConfig, TrainResult, cache_teacher_logits, checkpoint_paths,
-                      dataset_fingerprint, evaluate, load_teacher, predict, train_or_load,
-                      train_teacher)
+from .teacher import (TeacherConfig, TrainResult, checkpoint_paths, evaluate, load_teacher,
+                      predict, train_or_load, train_teacher)
+from .teacher_logits import cache_teacher_logits, dataset_fingerprint, flip_averaged, teacher_name
 
 __all__ = ["CHECKPOINT_FORMAT", "Callback", "SaveState", "SparsitySchedule", "StudentConfig",
            "StudentData", "StudentResult", "TeacherConfig", "TrainResult", "atomic_save",
            "cache_teacher_logits", "checkpoint_paths", "dataset_fingerprint", "epoch_batches",
-           "evaluate", "fit_student", "load_checkpoint", "load_student", "load_teacher",
-           "predict", "pretrained", "student_checkpoint_paths", "student_train_or_load",
-           "train_or_load", "train_student", "train_teacher", "versions"]
+           "evaluate", "fit_student", "flip_averaged", "load_checkpoint", "load_student",
+           "load_teacher", "predict", "pretrained", "student_checkpoint_paths",
+           "student_train_or_load", "teacher_name", "train_or_load", "train_student",
+           "train_teacher", "versions"]

@@ -362,35 +362,3 @@ def train_or_load(cfg: TeacherConfig, device: torch.device | str | None = None,
     return train_or_load_run(final_path, lambda path: load_teacher(path, device), matches,
                              lambda: train_teacher(cfg, device, out_dir, root, progress, monitor))
 
-
-def dataset_fingerprint(dataset: data.ImageDataset) -> str:
-    """A short hash of which images (and labels) a dataset holds, for cache keys."""
-    digest = hashlib.sha1()
-    digest.update(f"{dataset.name}|{dataset.split}|{len(dataset)}".encode())
-    digest.update(dataset.indices.numpy().tobytes())
-    digest.update(dataset.targets.numpy().tobytes())
-    return digest.hexdigest()[:12]
-
-
-def cache_teacher_logits(result: TrainResult, dataset: data.ImageDataset,
-                         out_dir: str | os.PathLike | None = None,
-                         device: torch.device | str | None = None,
-                         progress: bool = True) -> torch.Tensor:
-    """Teacher logits ``[N, K]`` on ``dataset`` (no augmentation), computed once and cached.
-
-    The cache file is keyed by the teacher's configuration and the dataset's fingerprint, so a
-    different teacher or a different subset never reads another's logits.
-    """
-    folder = config.artifacts_dir(out_dir) / "logits"
-    path = folder / f"{result.config.name()}-{dataset.split}-{dataset_fingerprint(dataset)}.pt"
-    if path.is_file():
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored.shape == (len(dataset), dataset.info.num_classes):
-                return stored
-        except Exception:
-            pass  # a damaged cache is recomputed below and overwritten
-    logits = predict(result.model, dataset, device=device, progress=progress,
-                     desc="teacher logits")
-    atomic_save(logits, path)
-    return logits

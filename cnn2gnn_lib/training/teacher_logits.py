@@ -1,0 +1,66 @@
+"""A teacher's answers, computed once: its logits on a set of images, cached on disk.
+
+:func:`cache_teacher_logits` computes a trained teacher's logits on a set of images once and
+stores them under the artifacts folder, so the student phase never runs the CNN. The cache is
+keyed by the teacher's name as it answers (:func:`teacher_name`: a flip-averaged teacher,
+:func:`flip_averaged`, is another teacher) and by which images were asked
+(:func:`dataset_fingerprint`). Chapter 6 of the book ("Distillation") uses them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+
+import torch
+
+from .. import config, data
+from ..teachers import FlipAveraged
+from .checkpoints import RunResult, atomic_save
+from .teacher import predict
+
+
+def dataset_fingerprint(dataset: data.ImageDataset) -> str:
+    """A short hash of which images (and labels) a dataset holds, for cache keys."""
+    digest = hashlib.sha1()
+    digest.update(f"{dataset.name}|{dataset.split}|{len(dataset)}".encode())
+    digest.update(dataset.indices.numpy().tobytes())
+    digest.update(dataset.targets.numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def flip_averaged(result: RunResult) -> RunResult:
+    """``result`` with its model wrapped in :class:`~cnn2gnn_lib.teachers.FlipAveraged` (the
+    checkpoint, configuration, history and recorded metrics stay those of the plain run)."""
+    return dataclasses.replace(result, model=FlipAveraged(result.model))
+
+
+def teacher_name(result: RunResult) -> str:
+    """The name of a teacher as it answers: its run's name, with ``-flip`` when its logits are
+    flip-averaged, so caches and the students it distils never mix the two."""
+    flipped = isinstance(result.model, FlipAveraged)
+    return result.config.name() + ("-flip" if flipped else "")
+
+
+def cache_teacher_logits(result: RunResult, dataset: data.ImageDataset,
+                         out_dir: str | os.PathLike | None = None,
+                         device: torch.device | str | None = None,
+                         progress: bool = True) -> torch.Tensor:
+    """Teacher logits ``[N, K]`` on ``dataset`` (no augmentation), computed once and cached.
+
+    The cache file is keyed by the teacher's name (:func:`teacher_name`) and the dataset's
+    fingerprint, so a different teacher or a different subset never reads another's logits.
+    """
+    folder = config.artifacts_dir(out_dir) / "logits"
+    path = folder / f"{teacher_name(result)}-{dataset.split}-{dataset_fingerprint(dataset)}.pt"
+    if path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            if stored.shape == (len(dataset), dataset.info.num_classes):
+                return stored
+        except Exception:
+            pass  # a damaged cache is recomputed below and overwritten
+    logits = predict(result.model, dataset, device=device, progress=progress,
+                     desc="teacher logits")
+    atomic_save(logits, path)
+    return logits
