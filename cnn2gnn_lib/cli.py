@@ -97,6 +97,9 @@ def _add_study_commands(commands) -> None:
     study.add_argument("--teacher-epochs", type=int, default=None)
     study.add_argument("--deep-epochs", type=int, default=None)
     study.add_argument("--student-epochs", type=int, default=None)
+    study.add_argument("--teacher-flip", choices=("yes", "no"), default=None,
+                       help="teachers answer flip-averaged (default: the dataset's setting; "
+                            "yes for cifar10-jpeg)")
     study.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_common(study)
 
@@ -174,7 +177,9 @@ def _reproduce(args: argparse.Namespace) -> int:
                         args.data_root, not args.no_progress,
                         seeds=tuple(args.seeds) if args.seeds else None,
                         deep_arch=args.deep_arch, teacher_epochs=args.teacher_epochs,
-                        deep_epochs=args.deep_epochs, student_epochs=args.student_epochs)
+                        deep_epochs=args.deep_epochs, student_epochs=args.student_epochs,
+                        teacher_flip=None if args.teacher_flip is None
+                        else args.teacher_flip == "yes")
     folder = f"{args.results}/{results['plan']['dataset']}"
     print(f"study finished: {folder}/results.json and {folder}/results.md "
           f"({results['wall_seconds']['all_stages'] / 60:.1f} min of stages)")

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from cnn2gnn_lib import cli
 
 
@@ -67,3 +69,17 @@ def test_report_rewrites_results_md_from_results_json(tmp_path, capsys):
     # a folder without a study says what to run
     assert cli.main(["report", "--dataset", "cifar10-jpeg", "--results", str(tmp_path)]) == 2
     assert "reproduce --dataset cifar10-jpeg" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, expected", [([], None), (["--teacher-flip", "no"], False),
+                                            (["--teacher-flip", "yes"], True)])
+def test_reproduce_passes_the_teacher_flip_switch(monkeypatch, flag, expected):
+    seen = {}
+
+    def fake_reproduce(dataset, *args, **overrides):
+        seen.update(overrides, dataset=dataset)
+        return {"plan": {"dataset": dataset}, "wall_seconds": {"all_stages": 0.0}}
+
+    monkeypatch.setattr(cli, "reproduce", fake_reproduce)
+    assert cli.main(["reproduce", "--dataset", "cifar10-jpeg", "--fast", *flag]) == 0
+    assert seen["dataset"] == "cifar10-jpeg" and seen["teacher_flip"] is expected
