@@ -20,6 +20,7 @@ from ..graph.heads import GraphHead
 from ..protocols import Protocol
 from ..student_data import StudentData, student_pool
 from ..students import Design
+from ..training.teacher_logits import answering_name
 from .inference import Predictor
 
 
@@ -139,9 +140,9 @@ class Lab:
         return {**settings, "test_time_flip": True} if self.plan.teacher_flip else settings
 
     def distilling_teacher_name(self) -> str:
-        """The distilling teacher's name as it answers (:func:`training.teacher_name`)."""
-        return self.distilling_teacher_config().name() + ("-flip" if self.plan.teacher_flip
-                                                           else "")
+        """The distilling teacher's name as it answers (the name :func:`training.teacher_name`
+        gives the loaded teacher), without loading it."""
+        return answering_name(self.distilling_teacher_config().name(), self.plan.teacher_flip)
 
     def student_config(self, kind: str, kd: bool, seed: int, epochs: int, s: int,
                        temperature: float, alpha: float, **options: Any

@@ -28,4 +28,3 @@ def teacher_label(record: dict[str, Any]) -> str:
     ``results.json``, or a teacher's efficiency record)."""
     flipped = record.get("test_time_flip") or record.get("metrics", {}).get("test_time_flip")
     return record.get("arch", record.get("model")) + (", flip-averaged" if flipped else "")
-

@@ -48,8 +48,7 @@ def teacher(lab: Lab, log: StageLog, role: str) -> dict[str, Any]:
         result = lab.teacher(arch, epochs)
         metrics = dict(result.metrics)
         if plan.teacher_flip:  # the accuracy of the teacher as it answers, and the plain one
-            test = data.balanced_subset(data.load_dataset(plan.dataset, "test", lab.root),
-                                        result.config.test_per_class, result.config.seed)
+            _, test = training.teacher_splits(result.config, lab.root)
             found = training.evaluate(result.model, test, device=lab.device)
             metrics.update(single_view_test_accuracy=metrics["test_accuracy"],
                            single_view_test_loss=metrics["test_loss"],

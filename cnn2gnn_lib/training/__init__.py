@@ -21,7 +21,7 @@ from .checkpoints import CHECKPOINT_FORMAT, atomic_save, load_checkpoint, versio
 from .student import (StudentConfig, StudentResult, epoch_batches, fit_student, load_student,
                       student_checkpoint_paths, student_train_or_load, train_student)
 from .teacher import (TeacherConfig, TrainResult, checkpoint_paths, evaluate, load_teacher,
-                      predict, train_or_load, train_teacher)
+                      predict, teacher_splits, train_or_load, train_teacher)
 from .teacher_logits import cache_teacher_logits, dataset_fingerprint, flip_averaged, teacher_name
 
 __all__ = ["CHECKPOINT_FORMAT", "Callback", "SaveState", "SparsitySchedule", "StudentConfig",
@@ -29,5 +29,5 @@ __all__ = ["CHECKPOINT_FORMAT", "Callback", "SaveState", "SparsitySchedule", "St
            "cache_teacher_logits", "checkpoint_paths", "dataset_fingerprint", "epoch_batches",
            "evaluate", "fit_student", "flip_averaged", "load_checkpoint", "load_student",
            "load_teacher", "predict", "pretrained", "student_checkpoint_paths",
-           "student_train_or_load", "teacher_name", "train_or_load", "train_student",
-           "train_teacher", "versions"]
+           "student_train_or_load", "teacher_name", "teacher_splits", "train_or_load",
+           "train_student", "train_teacher", "versions"]

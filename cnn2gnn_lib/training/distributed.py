@@ -249,10 +249,7 @@ def train_teacher_distributed(cfg: teacher_loop.TeacherConfig, ctx: Context,
         device = torch.device("cuda", ctx.local_rank)  # one GPU per process
     final_path, partial_path = teacher_loop.checkpoint_paths(cfg, out_dir)
     config.seed_everything(cfg.seed)  # the same initial weights in every process
-    train_set = data.balanced_subset(data.load_dataset(cfg.dataset, "train", root),
-                                     cfg.train_per_class, cfg.seed)
-    test_set = data.balanced_subset(data.load_dataset(cfg.dataset, "test", root),
-                                    cfg.test_per_class, cfg.seed)
+    train_set, test_set = teacher_loop.teacher_splits(cfg, root)
     steps = steps_per_epoch(train_set, cfg.batch_size, ctx)
     if steps < 1:
         raise ValueError(f"{len(train_set)} training images give no full step of "

@@ -154,6 +154,16 @@ def _make_scheduler(optimizer, cfg: TeacherConfig, steps_per_epoch: int, lr: flo
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def teacher_splits(cfg: TeacherConfig, root: str | os.PathLike | None = None):
+    """``(train, test)``: the images a teacher run trains on and is tested on (the whole
+    splits, or the configured balanced subsets)."""
+    train = data.balanced_subset(data.load_dataset(cfg.dataset, "train", root),
+                                 cfg.train_per_class, cfg.seed)
+    test = data.balanced_subset(data.load_dataset(cfg.dataset, "test", root),
+                                cfg.test_per_class, cfg.seed)
+    return train, test
+
+
 def checkpoint_paths(cfg: TeacherConfig, out_dir: str | os.PathLike | None = None):
     """``(final, partial)`` checkpoint paths of a teacher configuration."""
     return run_paths("teachers", cfg.name(), out_dir)
@@ -283,10 +293,7 @@ def train_teacher(cfg: TeacherConfig, device: torch.device | str | None = None,
     device = config.pick_device(device)
     final_path, partial_path = checkpoint_paths(cfg, out_dir)
     generator = config.seed_everything(cfg.seed)
-    train_set = data.balanced_subset(data.load_dataset(cfg.dataset, "train", root),
-                                     cfg.train_per_class, cfg.seed)
-    test_set = data.balanced_subset(data.load_dataset(cfg.dataset, "test", root),
-                                    cfg.test_per_class, cfg.seed)
+    train_set, test_set = teacher_splits(cfg, root)
     steps = data.num_batches(train_set, cfg.batch_size, drop_last=True)
     run = _start_run(cfg, device, generator, steps)
     stored = resumable_state(partial_path, cfg.to_dict()) if resume else None

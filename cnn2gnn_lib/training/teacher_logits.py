@@ -35,11 +35,15 @@ def flip_averaged(result: RunResult) -> RunResult:
     return dataclasses.replace(result, model=FlipAveraged(result.model))
 
 
-def teacher_name(result: RunResult) -> str:
+def answering_name(run_name: str, flipped: bool) -> str:
     """The name of a teacher as it answers: its run's name, with ``-flip`` when its logits are
     flip-averaged, so caches and the students it distils never mix the two."""
-    flipped = isinstance(result.model, FlipAveraged)
-    return result.config.name() + ("-flip" if flipped else "")
+    return run_name + ("-flip" if flipped else "")
+
+
+def teacher_name(result: RunResult) -> str:
+    """:func:`answering_name` of a trained (or loaded) teacher."""
+    return answering_name(result.config.name(), isinstance(result.model, FlipAveraged))
 
 
 def cache_teacher_logits(result: RunResult, dataset: data.ImageDataset,
