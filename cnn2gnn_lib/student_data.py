@@ -3,10 +3,13 @@
 A student configuration (:class:`cnn2gnn_lib.training.StudentConfig`) names a *pool* of training
 images (the whole training split, or a balanced subset in fast mode), carves a validation split
 from it with ``data_seed``, and may add ``augment_views`` fixed augmented copies of its training
-part (consistent distillation). :class:`StudentData` builds all of that once, as flat
+part (consistent distillation) or a plan of ``patient_views`` views per image rendered when a
+batch asks for them (patient distillation). :class:`StudentData` builds all of that once, as flat
 standardised features, and is the one place that
 
 * aligns cached teacher logits to the rows the student trains on (:meth:`StudentData.teacher_rows`),
+* hands the training loop each batch, as one sampled view per image under a view plan
+  (:meth:`StudentData.training_batch`),
 * draws an anchor bank from the training part, never from validation or test
   (:meth:`StudentData.anchor_bank`: real images at random, or per-class k-means centres).
 
@@ -56,7 +59,8 @@ class StudentData:
     ``train`` is what the student fits: the training part followed by its augmented views, as
     flat features ``x_train`` and labels ``y_train`` (its first rows are the training part);
     ``x_val``, ``y_val`` the validation split. ``train_images`` is the training part before
-    augmentation (where banks are drawn).
+    augmentation (where banks are drawn). ``view_plan`` (patient distillation) fixes views of
+    the training part that :meth:`training_batch` renders, one per image and step.
     """
 
     pool: data.ImageDataset
@@ -64,6 +68,7 @@ class StudentData:
     val: data.ImageDataset
     train: data.ImageDataset
     full_train_size: int
+    view_plan: data.ViewPlan | None = None
     x_train: torch.Tensor = field(init=False, repr=False)
     x_val: torch.Tensor = field(init=False, repr=False)
     _banks: dict[Any, BankData] = field(default_factory=dict, init=False, repr=False)
@@ -75,11 +80,16 @@ class StudentData:
     @classmethod
     def from_config(cls, cfg, root: str | os.PathLike | None = None) -> "StudentData":
         """The data of ``cfg`` (any object with ``dataset``, ``train_per_class``,
-        ``val_per_class``, ``data_seed`` and ``augment_views``)."""
+        ``val_per_class``, ``data_seed`` and ``augment_views``; ``patient_views`` and ``mixup``
+        where it has them). The views depend on ``data_seed`` only, so every seed of a
+        configuration reads the same cached teacher logits."""
         pool, full_size = student_pool(cfg.dataset, cfg.train_per_class, cfg.data_seed, root)
         train, val = data.train_val_split(pool, cfg.val_per_class, cfg.data_seed)
         views = data.augmented_copies(train, cfg.augment_views, cfg.data_seed)
-        return cls(pool, train, val, views, full_size)
+        patient = getattr(cfg, "patient_views", 0)
+        plan = (data.draw_views(len(train), patient, train.info, cfg.data_seed,
+                                getattr(cfg, "mixup", 0.0)) if patient else None)
+        return cls(pool, train, val, views, full_size, plan)
 
     y_train = property(lambda self: self.train.targets)
     y_val = property(lambda self: self.val.targets)
@@ -99,6 +109,13 @@ class StudentData:
         """
         classes = self.num_classes
         got = None if logits is None else tuple(logits.shape)
+        if self.view_plan is not None:
+            expected = (self.view_plan.views + 1, len(self.train), classes)
+            if got != expected:
+                raise ValueError(f"patient distillation needs the teacher's logits on every view "
+                                 f"of the student's view plan (training.cache_view_logits), "
+                                 f"shape {expected}; got {got}")
+            return logits
         if self.augmented:
             if got != (len(self.train), classes):
                 raise ValueError(f"a student trained on augmented views needs the teacher's "
@@ -111,6 +128,21 @@ class StudentData:
                              f"split or on the student's pool of training images, shape one of "
                              f"{sorted(shapes)}; got {got}")
         return logits[self._rows_of(self.train_images.indices, len(logits))]
+
+    def training_batch(self, rows: torch.Tensor, teacher: torch.Tensor | None,
+                       generator: torch.Generator
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Features, labels and teacher logits (from :meth:`teacher_rows`, or ``None``) of the
+        training rows ``rows``. Under a view plan each row is one of its views, drawn from
+        ``generator`` (view 0, the image itself, among them), with the teacher's answer on that
+        very view."""
+        labels = self.y_train[rows]
+        if self.view_plan is None:
+            return self.x_train[rows], labels, None if teacher is None else teacher[rows]
+        view_ids = torch.randint(0, self.view_plan.views + 1, (len(rows),), generator=generator)
+        images = data.render_views(self.train.images, self.view_plan, rows, view_ids)
+        features = data.normalize(images.float().div_(255.0), self.info).reshape(len(rows), -1)
+        return features, labels, None if teacher is None else teacher[view_ids, rows]
 
     def _rows_of(self, indices: torch.Tensor, cached_rows: int) -> torch.Tensor:
         """Where images (positions in the full split) sit in logits cached on the full split

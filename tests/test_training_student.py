@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from cnn2gnn_lib import students, training
+from cnn2gnn_lib import data, students, training
 from cnn2gnn_lib.distill import LossTerm, cross_entropy_term, distillation_terms
 from cnn2gnn_lib.student_data import StudentData
 from cnn2gnn_lib.training import student as student_module
@@ -297,3 +297,112 @@ def test_consistent_distillation_trains_on_augmented_views(tmp_path, teacher_log
     result = training.train_student(cfg, views_logits, out_dir=tmp_path, progress=False,
                                     student_data=split)
     assert result.metrics["train_images"] == 1200 and result.metrics["val_images"] == 200
+
+
+# -- patient distillation and the label trick ------------------------------------------------
+
+def test_patient_config_is_checked():
+    with pytest.raises(ValueError, match="needs a teacher"):
+        _cfg(patient_views=2)
+    with pytest.raises(ValueError, match="set patient_views > 0"):
+        _cfg(alpha=1.0, teacher="t", mixup=0.5)
+    with pytest.raises(ValueError, match="mixup > 0 needs alpha = 1"):
+        _cfg(alpha=0.5, teacher="t", patient_views=2, mixup=0.5)
+    with pytest.raises(ValueError, match="choose one"):
+        _cfg(alpha=0.5, teacher="t", patient_views=2, augment_views=1)
+    with pytest.raises(ValueError, match="patient_views must be >= 0"):
+        _cfg(patient_views=-1)
+    cfg = _cfg(alpha=1.0, teacher="t", patient_views=4, mixup=0.4)
+    assert cfg.key() != _cfg(alpha=1.0, teacher="t", patient_views=4).key()
+    assert "patient_views" not in _cfg().to_dict() and "label_trick" not in _cfg().to_dict()
+
+
+def test_a_patient_batch_is_one_view_per_image_with_the_teacher_on_that_view():
+    cfg = _cfg(kind="mlp", alpha=1.0, teacher="t", patient_views=3, mixup=0.5)
+    split = StudentData.from_config(cfg)
+    n = len(split.train_images)
+    assert split.view_plan.views == 3 and len(split.train) == n and not split.augmented
+    # teacher "logits" that encode (view, image): 1000 * view + image
+    code = (1000 * torch.arange(4).view(-1, 1) + torch.arange(n)).float()
+    teacher = code.unsqueeze(2).repeat(1, 1, 10)
+    with pytest.raises(ValueError, match="every view"):
+        split.teacher_rows(torch.zeros(n, 10))
+    assert split.teacher_rows(teacher) is teacher
+    rows = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:100]
+    x, y, answers = split.training_batch(rows, teacher, torch.Generator().manual_seed(1))
+    views, images = answers[:, 0].long() // 1000, answers[:, 0].long() % 1000
+    assert torch.equal(images, rows) and torch.equal(y, split.y_train[rows])
+    assert set(views.tolist()) == {0, 1, 2, 3}  # every view is drawn, the image itself too
+    pixels = data.render_views(split.train.images, split.view_plan, rows, views)
+    expected = data.normalize(pixels.float() / 255, split.info).reshape(100, -1)
+    assert torch.allclose(x, expected)
+    assert torch.equal(x[views == 0], split.x_train[rows[views == 0]])
+
+
+def test_without_a_view_plan_a_batch_is_the_stored_rows(tiny_data):
+    rows = torch.tensor([5, 1, 7])
+    x, y, answers = tiny_data.training_batch(rows, None, torch.Generator())
+    assert answers is None and torch.equal(x, tiny_data.x_train[rows])
+    assert torch.equal(y, tiny_data.y_train[rows])
+
+
+def test_patient_distillation_trains_from_the_cached_views(tmp_path, fast_teacher):
+    teacher, out = fast_teacher
+    cfg = _cfg(kind="mlp", epochs=2, alpha=1.0, temperature=2.0,
+               teacher=training.teacher_name(teacher), patient_views=2, mixup=0.4)
+    split = StudentData.from_config(cfg)
+    logits = training.cache_view_logits(teacher, split.train, split.view_plan, out,
+                                        progress=False)
+    assert logits.shape == (3, len(split.train), 10)
+    result = training.train_student(cfg, logits, out_dir=tmp_path, progress=False,
+                                    student_data=split)
+    assert result.metrics["train_images"] == len(split.train_images)  # one view each an epoch
+    assert result.metrics["val_accuracy"] > 0.3
+
+
+def test_label_trick_config_is_checked_and_builds_a_label_input_gnn():
+    with pytest.raises(ValueError, match="graph students only"):
+        _cfg(kind="mlp", label_trick=0.5)
+    with pytest.raises(ValueError, match=r"in \[0, 1\)"):
+        _cfg(label_trick=1.0)
+    with pytest.raises(ValueError, match="do not combine"):
+        _cfg(label_trick=0.5, relation_weight=1.0, alpha=0.5, teacher="t")
+    model = _cfg(label_trick=0.5).build(784, 10)
+    assert isinstance(model, students.LabelInputGNN) and model.in_features == 784
+    assert model.gnn.in_features == 794 and model.reads_labels
+
+
+def test_the_label_trick_scores_only_the_rows_that_did_not_see_their_label(tiny_data):
+    cfg = _cfg(label_trick=0.5)
+    model = cfg.build(tiny_data.in_features, tiny_data.num_classes)
+    seen = {}
+    real_forward = model.forward
+
+    def spy(x, labels=None, known=None, **kwargs):
+        seen.update(labels=labels, known=known)
+        return real_forward(x, labels, known, **kwargs)
+
+    model.forward = spy
+    x, y = tiny_data.x_train[:64], tiny_data.y_train[:64]
+    batch = student_module._student_batch(model, x, y, torch.arange(64.0).unsqueeze(1), 0.5,
+                                          False, torch.Generator().manual_seed(0))
+    known = seen["known"]
+    assert torch.equal(seen["labels"], y) and 10 < int(known.sum()) < 54
+    assert len(batch.targets) == int((~known).sum())
+    assert torch.equal(batch.targets, y[~known])
+    assert torch.equal(batch.teacher_logits[:, 0].long(), torch.arange(64)[~known])
+
+
+def test_a_label_trick_student_trains_and_is_validated_in_anchor_mode(tmp_path, tiny_data,
+                                                                      monkeypatch):
+    cfg = _cfg(epochs=2, label_trick=0.5)
+    result = training.train_student(cfg, out_dir=tmp_path, progress=False,
+                                    student_data=tiny_data)
+    anchors = tiny_data.anchor_bank(len(tiny_data.train_images))
+    bank = result.model.build_anchor_bank(anchors.features, labels=anchors.labels)
+    anchor_accuracy = (result.model.predict_anchor(tiny_data.x_val, bank).argmax(1)
+                       == tiny_data.y_val).float().mean().item()
+    assert result.metrics["val_accuracy"] == pytest.approx(anchor_accuracy)
+    assert result.metrics["val_accuracy"] > 0.3
+    loaded = training.student_train_or_load(cfg, out_dir=tmp_path, progress=False)
+    assert loaded.loaded and isinstance(loaded.model, students.LabelInputGNN)

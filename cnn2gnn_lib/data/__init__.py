@@ -35,12 +35,14 @@ Where things live (every public name is re-exported here, so ``data.load_dataset
   :func:`register_image_folder` (any such tree, by a name of your choice);
 * :mod:`.views` -- subsets and splits (:func:`balanced_subset`, :func:`train_val_split`,
   :func:`load_splits`), :func:`normalize`, :func:`random_crop_flip`, :func:`augmented_copies`,
-  :func:`iterate_batches`, :func:`num_batches` and :func:`flat_features`.
+  :func:`iterate_batches`, :func:`num_batches` and :func:`flat_features`;
+* :mod:`.view_plans` -- fixed random views for patient distillation: :class:`ViewPlan`,
+  :func:`draw_views`, :func:`render_views` and :func:`view_dataset`.
 
-:mod:`.views` imports :mod:`.datasets`, which imports :mod:`.folders` and :mod:`.sources`
-(:mod:`.folders` imports :mod:`.sources`); nothing imports back,
-so there is no import cycle. A name re-exported here is a second binding of the same object: to
-patch one (``DEBIAN_FASHION_MNIST`` in a test, say), patch it in its sub-module.
+:mod:`.view_plans` imports :mod:`.views`, which imports :mod:`.datasets`, which imports
+:mod:`.folders` and :mod:`.sources` (:mod:`.folders` imports :mod:`.sources`); nothing imports
+back, so there is no import cycle. A name re-exported here is a second binding of the same
+object: to patch one (``DEBIAN_FASHION_MNIST`` in a test, say), patch it in its sub-module.
 """
 from .datasets import (DATASETS, SPLITS, DatasetInfo, ImageDataset, dataset_info,
                        load_dataset, register_image_folder)
@@ -48,13 +50,17 @@ from .folders import channel_statistics, load_split_folder
 from .sources import (DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, IMAGE_SUFFIXES,
                       DatasetError, load_image_folder, read_idx)
 from .sources import _FMNIST_FILES  # noqa: F401  (private: tests copy the split's files)
-from .views import (augmented_copies, balanced_subset, flat_features, iterate_batches,
-                    load_splits, normalize, num_batches, random_crop_flip, train_val_split)
+from .views import (augmented_copies, balanced_subset, crop_flip, flat_features,
+                    iterate_batches, load_splits, normalize, num_batches, random_crop_flip,
+                    train_val_split)
+from .view_plans import ViewPlan, draw_views, render_views, view_dataset
 
 __all__ = [
     "DATASETS", "DEBIAN_FASHION_MNIST", "DatasetError", "DatasetInfo", "FASHION_MNIST_CLASSES",
-    "IMAGE_SUFFIXES", "ImageDataset", "SPLITS", "augmented_copies", "balanced_subset",
-    "channel_statistics", "dataset_info", "flat_features", "iterate_batches", "load_dataset",
+    "IMAGE_SUFFIXES", "ImageDataset", "SPLITS", "ViewPlan", "augmented_copies",
+    "balanced_subset", "channel_statistics", "crop_flip", "dataset_info", "draw_views",
+    "flat_features", "iterate_batches", "load_dataset",
     "load_image_folder", "load_split_folder", "load_splits", "normalize", "num_batches",
-    "random_crop_flip", "read_idx", "register_image_folder", "train_val_split",
+    "random_crop_flip", "read_idx", "register_image_folder", "render_views", "train_val_split",
+    "view_dataset",
 ]

@@ -83,19 +83,30 @@ def random_crop_flip(images: torch.Tensor, padding: int, flip: bool,
     Pads by ``padding`` with zeros, takes a random crop of the original size per image and flips
     half of the images horizontally. ``images`` is ``[B, C, H, W]`` (any float dtype).
     """
+    batch = images.shape[0]
+    offsets = (torch.randint(0, 2 * padding + 1, (2, batch), generator=generator).T
+               if padding > 0 else None)
+    flips = torch.rand(batch, generator=generator) < 0.5 if flip else None
+    return crop_flip(images, padding, offsets, flips)
+
+
+def crop_flip(images: torch.Tensor, padding: int, offsets: torch.Tensor | None,
+              flips: torch.Tensor | None) -> torch.Tensor:
+    """Given crops and flips: pad ``images`` ``[B, C, H, W]`` by ``padding`` with zeros, cut
+    each image's window at its ``offsets`` row ``(top, left)`` (``[B, 2]``, each in
+    ``[0, 2 * padding]``; ``None``: no crop) and mirror the images whose ``flips`` is true
+    (``[B]`` bool; ``None``: no flip)."""
     batch, channels, height, width = images.shape
     out = images
-    if padding > 0:
+    if padding > 0 and offsets is not None:
         padded = torch.nn.functional.pad(images, (padding,) * 4)
-        offsets = torch.randint(0, 2 * padding + 1, (2, batch), generator=generator)
-        rows = (offsets[0].view(-1, 1) + torch.arange(height)).to(images.device)
-        cols = (offsets[1].view(-1, 1) + torch.arange(width)).to(images.device)
+        rows = (offsets[:, 0].view(-1, 1) + torch.arange(height)).to(images.device)
+        cols = (offsets[:, 1].view(-1, 1) + torch.arange(width)).to(images.device)
         index = torch.arange(batch, device=images.device).view(-1, 1, 1)
         out = padded.permute(0, 2, 3, 1)[index, rows.unsqueeze(2), cols.unsqueeze(1)]
         out = out.permute(0, 3, 1, 2)
-    if flip:
-        flips = (torch.rand(batch, generator=generator) < 0.5).to(images.device)
-        out = torch.where(flips.view(-1, 1, 1, 1), out.flip(-1), out)
+    if flips is not None:
+        out = torch.where(flips.to(images.device).view(-1, 1, 1, 1), out.flip(-1), out)
     return out.contiguous()
 
 

@@ -63,10 +63,13 @@ class Student(nn.Module):
 
     ``inference_modes`` names what :meth:`predict_anchor` can do beyond ``student(x)``:
     ``"anchor"`` (the graph joins each image to a bank) and ``"vote"`` (the bank's labels vote).
+    ``reads_labels``: the bank's labels are inputs of the student (the label trick,
+    :mod:`~cnn2gnn_lib.students.label_trick`), so every bank it builds needs them.
     """
 
     head: GraphHead | None = None
     inference_modes: tuple[str, ...] = ("batch",)
+    reads_labels: bool = False
 
     @property
     def min_batch(self) -> int:

@@ -193,15 +193,15 @@ class Lab:
     def data(self, cfg: training.StudentConfig) -> StudentData:
         """The data of ``cfg``, shared by every configuration with the same split."""
         key = (cfg.dataset, cfg.train_per_class, cfg.val_per_class, cfg.data_seed,
-               cfg.augment_views)
+               cfg.augment_views, cfg.patient_views, cfg.mixup)
         if key not in self._data:
             self._data[key] = StudentData.from_config(cfg, self.root)
         return self._data[key]
 
     def bank_data(self, cfg: training.StudentConfig) -> StudentData:
-        """Where ``cfg``'s anchor banks come from: its training images without augmented
-        views (the same for every configuration of a split, so banks are drawn once)."""
-        return self.data(dataclasses.replace(cfg, augment_views=0))
+        """Where ``cfg``'s anchor banks come from: its training images without augmented or
+        patient views (the same for every configuration of a split, so banks are drawn once)."""
+        return self.data(dataclasses.replace(cfg, augment_views=0, patient_views=0, mixup=0.0))
 
     def train(self, cfg: training.StudentConfig) -> training.StudentResult:
         """The trained student of ``cfg`` (loaded when finished, else trained or resumed)."""
@@ -209,10 +209,13 @@ class Lab:
         split = self.data(cfg)
         logits = None
         if cfg.needs_teacher and not final.is_file():
-            if split.augmented:  # the teacher's answers on exactly the student's views
-                logits = training.cache_teacher_logits(
-                    self.teacher(self.plan.teacher_arch, self.plan.teacher_epochs), split.train,
-                    self.artifacts, self.device, self.progress)
+            teacher = self.teacher(self.plan.teacher_arch, self.plan.teacher_epochs)
+            if split.view_plan is not None:  # patient: the teacher's answers on every view
+                logits = training.cache_view_logits(teacher, split.train, split.view_plan,
+                                                    self.artifacts, self.device, self.progress)
+            elif split.augmented:  # the teacher's answers on exactly the student's views
+                logits = training.cache_teacher_logits(teacher, split.train, self.artifacts,
+                                                       self.device, self.progress)
             else:
                 logits = self.teacher_logits()
         return training.student_train_or_load(cfg, logits, self.artifacts, self.root,

@@ -1,4 +1,4 @@
-"""Student training: a :class:`StudentConfig`, the loop that fits a student, and its checkpoints.
+"""Student training: the loop that fits a student, and its checkpoints.
 
 :func:`fit_student` trains a GNN or MLP student (Adam) on a :class:`~cnn2gnn_lib.student_data.
 StudentData` with a list of weighted loss terms (:mod:`cnn2gnn_lib.distill`: cross-entropy,
@@ -6,14 +6,13 @@ response distillation from *cached* teacher logits, relation distillation) and e
 (e.g. :class:`SparsitySchedule`); it selects the epoch on the validation split, never on test.
 :func:`train_student` builds all of that from a configuration and checkpoints every epoch;
 :func:`student_train_or_load` reuses a finished run of exactly the same configuration.
+The configuration itself, :class:`StudentConfig`, is in :mod:`cnn2gnn_lib.training.student_config`.
 Chapters 5 and 6 of the book ("The GNN student", "Distillation") train students this way.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,158 +20,22 @@ import torch
 from ..progress import tqdm
 
 from .. import config
-from ..data import dataset_info
-from ..distill import LossTerm, StudentBatch, distillation_terms, total_loss
+from ..distill import LossTerm, StudentBatch, total_loss
 from ..metrics import accuracy, correct
 from ..student_data import StudentData
-from ..students import GraphDesign, GNNStudent, MLPStudent, Student, predict_batches
+from ..students import Student, predict_batches
 from ..students.inference import batch_slices
 from ..teachers import count_parameters
 from .callbacks import Callback, SaveState, SparsitySchedule
 from .checkpoints import (CHECKPOINT_FORMAT, RunResult, atomic_save, load_checkpoint,
                           resumable_state,
                           run_paths, train_or_load_run, versions)
-from .teacher import settings_key
-
-STUDENT_KINDS = ("mlp", "gnn-learned", "gnn-knn")
-
-
-@dataclass(frozen=True)
-class StudentConfig:
-    """Everything that defines a student run.
-
-    ``kind``: ``"mlp"``, ``"gnn-learned"`` or ``"gnn-knn"``. ``alpha = 0`` trains without the
-    teacher; ``alpha > 0`` distils from the cached logits of the teacher named by ``teacher``
-    (a :meth:`TeacherConfig.name`). The validation split (``val_per_class`` images per class)
-    is carved from the training split with ``data_seed``, the same for every ``seed``.
-
-    Graph options (GNN kinds only) are those of :class:`cnn2gnn_lib.students.GraphDesign`
-    (``s``, ``graph_layers``, ``graph_space``, ``self_weight``, ``self_loop_weight``);
-    training options: ``relation_weight`` (relation distillation), ``s_start`` (a
-    :class:`SparsitySchedule`), ``batch_classes`` (class-composed batches) and
-    ``augment_views`` (that many fixed augmented copies of every training image, with the
-    teacher's logits cached on the same views: consistent distillation). Options at their
-    defaults are left out of :meth:`to_dict`, so adding an option never renames earlier runs.
-    """
-
-    dataset: str = "fashion-mnist"
-    kind: str = "gnn-learned"
-    hidden: int = 512
-    s: int = 10
-    graph_space: str = "shared"
-    dropout: float = 0.5
-    self_loop_weight: float = 1.0
-    epochs: int = 30
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 5e-4
-    alpha: float = 0.0
-    temperature: float = 4.0
-    teacher: str | None = None
-    train_per_class: int | None = None
-    # 500 images per class (5,000 of 60,000) measure validation accuracy to about +-0.4 points
-    val_per_class: int = 500
-    data_seed: int = 0
-    seed: int = 0
-    graph_layers: str = "both"
-    self_weight: float | str | None = None
-    relation_weight: float = 0.0
-    s_start: int | None = None
-    batch_classes: int | None = None
-    augment_views: int = 0
-
-    def __post_init__(self):
-        if self.kind not in STUDENT_KINDS:
-            raise ValueError(f"unknown student kind {self.kind!r}; use mlp, gnn-learned or gnn-knn")
-        changed = sorted(name for name, default in _GRAPH_OPTIONS.items()
-                         if getattr(self, name) != default)
-        if self.kind == "mlp" and changed:
-            raise ValueError(f"options {changed} apply to graph students only")
-        if self.relation_weight > 0 and not self.teacher:
-            raise ValueError("relation_weight > 0 (relation distillation) needs a teacher")
-        if self.augment_views < 0:
-            raise ValueError(f"augment_views must be >= 0, got {self.augment_views}")
-        if not 0 <= self.alpha <= 1:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.alpha > 0 and not self.teacher:
-            raise ValueError("alpha > 0 (distillation) needs a teacher")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.kind != "mlp":
-            self.design()  # the graph options are validated once, by GraphDesign
-            if self.relation_weight > 0 and self.kind != "gnn-learned":
-                raise ValueError("relation_weight needs a learned graph (a fixed kNN graph has "
-                                 "no parameters to teach)")
-            if self.s_start is not None and not 1 <= self.s_start <= self.s:
-                raise ValueError(f"s_start must be in [1, s={self.s}], got {self.s_start}")
-            if self.s_start is not None and self.s_start < self.s and self.epochs < 2:
-                raise ValueError("an s schedule (s_start < s) needs at least 2 epochs: only "
-                                 "epochs at the final s may be selected")
-        if self.batch_classes is not None and not (
-                1 <= self.batch_classes <= dataset_info(self.dataset).num_classes):
-            raise ValueError(f"batch_classes must be in [1, "
-                             f"{dataset_info(self.dataset).num_classes}], got "
-                             f"{self.batch_classes}")
-
-    @classmethod
-    def for_budget(cls, fast: bool | None = None, **overrides: Any) -> "StudentConfig":
-        """The configuration of the current mode (:func:`config.budget`), with overrides."""
-        budget = config.budget(fast)
-        values: dict[str, Any] = dict(epochs=budget.student_epochs,
-                                      train_per_class=budget.train_per_class)
-        if budget.fast:
-            values["val_per_class"] = 50  # fast mode's 300 images per class keep 250 to train
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        return {k: v for k, v in values.items()
-                if k not in _OPTION_DEFAULTS or v != _OPTION_DEFAULTS[k]}
-
-    def key(self) -> str:
-        return settings_key(self.to_dict())
-
-    def name(self) -> str:
-        kd = f"-kd{self.alpha:g}T{self.temperature:g}" if self.alpha > 0 else ""
-        return f"{dataset_info(self.dataset).name}-{self.kind}{kd}-{self.key()}"
-
-    def design(self) -> GraphDesign:
-        """The :class:`GraphDesign` of a GNN configuration."""
-        if self.kind == "mlp":
-            raise ValueError("an MLP student has no graph design")
-        return GraphDesign(graph=self.kind[4:], s=self.s, graph_layers=self.graph_layers,
-                           graph_space=self.graph_space, self_weight=self.self_weight,
-                           self_loop_weight=self.self_loop_weight)
-
-    def build(self, in_features: int, num_classes: int) -> Student:
-        """The untrained student of this configuration."""
-        if self.kind == "mlp":
-            return MLPStudent(in_features, self.hidden, num_classes, self.dropout)
-        return GNNStudent(in_features, self.hidden, num_classes, self.design(),
-                          dropout=self.dropout)
-
-    def loss_terms(self) -> list[LossTerm]:
-        return distillation_terms(self.alpha, self.temperature, self.relation_weight)
-
-    @property
-    def needs_teacher(self) -> bool:
-        return self.alpha > 0 or self.relation_weight > 0
-
-
-def _defaults(*names: str) -> dict[str, Any]:
-    return {f.name: f.default for f in dataclasses.fields(StudentConfig) if f.name in names}
-
-
-# options added after the first study, with the values earlier runs implicitly had
-_OPTION_DEFAULTS = _defaults("graph_layers", "self_weight", "relation_weight", "s_start",
-                             "batch_classes", "augment_views")
-# options that only a graph student can use
-_GRAPH_OPTIONS = _defaults("graph_layers", "graph_space", "self_weight", "self_loop_weight",
-                           "relation_weight", "s_start")
-
+from .student_config import STUDENT_KINDS, StudentConfig  # noqa: F401  (re-exported)
 
 StudentResult = RunResult  # a trained or loaded student: model, config, history, val metrics
+# a label-trick student is validated against this many labelled training images (anchor mode):
+# half the study's test bank, so the check costs about a second an epoch on a CPU
+LABEL_TRICK_BANK = 5000
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,7 +63,7 @@ def epoch_batches(labels: torch.Tensor, batch_size: int, min_batch: int,
 
 def _check_terms(student: Student, terms: Sequence[LossTerm], teacher: torch.Tensor | None,
                  rows: int) -> None:
-    if any(t.needs_teacher for t in terms) and (teacher is None or teacher.shape[0] != rows):
+    if any(t.needs_teacher for t in terms) and (teacher is None or teacher.shape[-2] != rows):
         raise ValueError("distillation terms need teacher_logits with one row per training "
                          "image")
     if any(t.needs_graph for t in terms) and (student.head is None
@@ -215,6 +78,35 @@ def _fresh_state(seed: int) -> dict[str, Any]:
             "best_model": None, "seconds": 0.0}
 
 
+def _student_batch(student: Student, x: torch.Tensor, y: torch.Tensor,
+                   answers: torch.Tensor | None, label_trick: float, needs_graph: bool,
+                   generator: torch.Generator) -> StudentBatch:
+    """The student's answers on one training batch, as the loss terms read them. With the
+    label trick a random share ``label_trick`` of the rows carries its label as input, and the
+    batch keeps only the other rows: no node is scored on a label it was shown."""
+    if label_trick == 0:
+        logits, graph = student(x, return_graph=True) if needs_graph else (student(x), None)
+        return StudentBatch(logits, y, answers, graph)
+    known = torch.rand(len(y), generator=generator) < label_trick
+    known[torch.randint(len(y), (1,), generator=generator)] = False  # one row to learn from
+    known = known.to(y.device)
+    logits, asked = student(x, labels=y, known=known), ~known
+    return StudentBatch(logits[asked], y[asked], None if answers is None else answers[asked])
+
+
+def _validation_logits(student: Student, data: StudentData, x_val: torch.Tensor,
+                       batch_size: int) -> torch.Tensor:
+    """The validation logits an epoch is judged by: batch mode; for a student that reads
+    labels (the label trick), anchor mode against a bank of training images carrying their
+    labels, the way it is meant to be used."""
+    if not student.reads_labels:
+        return predict_batches(student, x_val, batch_size)
+    anchors = data.anchor_bank(min(LABEL_TRICK_BANK, len(data.train_images)))
+    bank = student.build_anchor_bank(anchors.features.to(x_val.device),
+                                     labels=anchors.labels.to(x_val.device))
+    return student.predict_anchor(x_val, bank)
+
+
 def _train_epoch(student: Student, data: StudentData, cfg: StudentConfig,
                  terms: Sequence[LossTerm], teacher: torch.Tensor | None,
                  optimizer: torch.optim.Optimizer, generator: torch.Generator, epoch: int
@@ -227,17 +119,17 @@ def _train_epoch(student: Student, data: StudentData, cfg: StudentConfig,
     loss_sum, right, seen = 0.0, 0, 0
     for rows in epoch_batches(data.y_train, cfg.batch_size, student.min_batch, generator,
                               cfg.batch_classes, data.num_classes):
-        x, y = data.x_train[rows].to(device), data.y_train[rows].to(device)
-        logits, graph = student(x, return_graph=True) if needs_graph else (student(x), None)
-        batch = StudentBatch(logits, y, None if teacher is None else teacher[rows].to(device),
-                             graph)
+        x, y, answers = data.training_batch(rows, teacher, generator)
+        batch = _student_batch(student, x.to(device), y.to(device),
+                               None if answers is None else answers.to(device), cfg.label_trick,
+                               needs_graph, generator)
         loss = total_loss(terms, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += loss.item() * len(rows)
-        right += correct(logits, y)
-        seen += len(rows)
+        loss_sum += loss.item() * len(batch.targets)
+        right += correct(batch.logits, batch.targets)
+        seen += len(batch.targets)
     return {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": right / seen,
             "seconds": time.perf_counter() - began}
 
@@ -250,11 +142,12 @@ def fit_student(student: Student, data: StudentData, cfg: StudentConfig,
     size) by minimising the weighted ``terms``; ``teacher_logits`` are the cached logits of
     the training rows, in their order (:meth:`StudentData.teacher_rows`).
 
-    After every epoch the student is evaluated in batch mode on the validation split and the
-    parameters of the best epoch (among those every callback lets compete) are kept and
-    loaded at the end. ``state`` (from an earlier call, as handed to the callbacks'
-    ``on_state``) continues an interrupted run exactly. Returns the final state: ``history``,
-    ``best_epoch``, ``best_val_accuracy``, ``seconds``.
+    After every epoch the student is evaluated on the validation split (in batch mode; a
+    label-trick student in anchor mode, :func:`_validation_logits`) and the parameters of the
+    best epoch (among those every callback lets compete) are kept and loaded at the end.
+    ``state`` (from an earlier call, as handed to the callbacks' ``on_state``) continues an
+    interrupted run exactly. Returns the final state: ``history``, ``best_epoch``,
+    ``best_val_accuracy``, ``seconds``.
     """
     _check_terms(student, terms, teacher_logits, len(data.y_train))
     optimizer = torch.optim.Adam(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -277,7 +170,7 @@ def fit_student(student: Student, data: StudentData, cfg: StudentConfig,
                            epoch)
         for callback in callbacks:
             callback.on_epoch_end(student, row)
-        val_logits = predict_batches(student, x_val, cfg.batch_size).cpu()
+        val_logits = _validation_logits(student, data, x_val, cfg.batch_size).cpu()
         row["val_accuracy"] = accuracy(val_logits, data.y_val)
         if (all(c.may_select(student) for c in callbacks)
                 and row["val_accuracy"] > state["best_val_accuracy"]):

@@ -5,6 +5,8 @@ stores them under the artifacts folder, so the student phase never runs the CNN.
 keyed by the teacher's name as it answers (:func:`teacher_name`: a flip-averaged teacher,
 :func:`flip_averaged`, is another teacher) and by which images were asked
 (:func:`dataset_fingerprint`). Chapter 6 of the book ("Distillation") uses them.
+:func:`cache_view_logits` does the same for every view of a fixed view plan
+(:class:`~cnn2gnn_lib.data.ViewPlan`): the answers patient distillation reads.
 """
 from __future__ import annotations
 
@@ -66,5 +68,41 @@ def cache_teacher_logits(result: RunResult, dataset: data.ImageDataset,
             pass  # a damaged cache is recomputed below and overwritten
     logits = predict(result.model, dataset, device=device, progress=progress,
                      desc="teacher logits")
+    atomic_save(logits, path)
+    return logits
+
+
+def cache_view_logits(result: RunResult, dataset: data.ImageDataset, plan: data.ViewPlan,
+                      out_dir: str | os.PathLike | None = None,
+                      device: torch.device | str | None = None,
+                      progress: bool = True) -> torch.Tensor:
+    """Teacher logits ``[K + 1, N, classes]`` on every view of ``plan`` (view 0: the images
+    themselves), computed once, view by view, and cached in one file.
+
+    Patient distillation (:class:`~cnn2gnn_lib.training.StudentConfig`, ``patient_views``)
+    samples a view per image per epoch and reads the teacher's answer on that very view here,
+    so the teacher never runs in the student's loop. The cache is keyed by the teacher's name,
+    the images' fingerprint and the plan's draws (:meth:`ViewPlan.key`).
+    """
+    if plan.images != len(dataset):
+        raise ValueError(f"the view plan was drawn for {plan.images} images, the dataset holds "
+                         f"{len(dataset)}")
+    folder = config.artifacts_dir(out_dir) / "logits"
+    path = folder / (f"{teacher_name(result)}-{dataset.split}-{dataset_fingerprint(dataset)}-"
+                     f"{plan.key()}.pt")
+    shape = (plan.views + 1, len(dataset), dataset.info.num_classes)
+    if path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            if tuple(stored.shape) == shape:
+                return stored
+        except Exception:
+            pass  # a damaged cache is recomputed below and overwritten
+    views = [cache_teacher_logits(result, dataset, out_dir, device, progress)]
+    for view in range(1, plan.views + 1):
+        views.append(predict(result.model, data.view_dataset(dataset, plan, view),
+                             device=device, progress=progress,
+                             desc=f"teacher logits, view {view}/{plan.views}"))
+    logits = torch.stack(views)
     atomic_save(logits, path)
     return logits
