@@ -100,6 +100,11 @@ def _add_study_commands(commands) -> None:
     study.add_argument("--teacher-flip", choices=("yes", "no"), default=None,
                        help="teachers answer flip-averaged (default: the dataset's setting; "
                             "yes for cifar10-jpeg)")
+    study.add_argument("--patient", action="store_true",
+                       help="also run the patient stage: patient distillation and the label "
+                            "trick on every final seed (long: hours on a CPU in full mode)")
+    study.add_argument("--patient-epochs", type=int, default=None,
+                       help="epochs of each patient run (default: 100 full, 3 fast)")
     study.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_common(study)
 
@@ -179,7 +184,8 @@ def _reproduce(args: argparse.Namespace) -> int:
                         deep_arch=args.deep_arch, teacher_epochs=args.teacher_epochs,
                         deep_epochs=args.deep_epochs, student_epochs=args.student_epochs,
                         teacher_flip=None if args.teacher_flip is None
-                        else args.teacher_flip == "yes")
+                        else args.teacher_flip == "yes",
+                        patient=args.patient or None, patient_epochs=args.patient_epochs)
     folder = f"{args.results}/{results['plan']['dataset']}"
     print(f"study finished: {folder}/results.json and {folder}/results.md "
           f"({results['wall_seconds']['all_stages'] / 60:.1f} min of stages)")

@@ -21,6 +21,7 @@ from .study.names import (GNN_ANCHOR_MODEL, GNN_COMPACT_ANCHOR_MODEL, STUDENT_NA
 from .study.formatting import batch_protocol, millions as _millions, number as _number
 from .study.formatting import pct as _pct, percent as _percent
 from .study.design_tables import design_tables
+from .study.patient_stage import patient_curves, patient_tables
 
 # where an editable install (a clone of the book's repository) keeps the committed results
 REPOSITORY_RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -196,6 +197,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines += design_tables(results)
     if "protocols" in results:
         lines += protocol_tables(results)
+    lines += patient_tables(results)
     lines += ["", "## Wall time per stage", "", stage_table(results)]
     return "\n".join(lines) + "\n"
 
@@ -286,6 +288,9 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         found["protocols.png"] = plot_protocols(
             results["protocols"], protocol_references(results),
             title="test accuracy by protocol and batch size (seed 0)")
+    if results.get("patient"):
+        found["patient_curves.png"] = plot_learning_curves(
+            patient_curves(results), title="patient distillation: validation accuracy, seed 0")
     if "designs" in results:
         from .plotting import BEST_MODE, plot_designs, plot_per_class
 

@@ -25,7 +25,7 @@ from .data import dataset_info
 from .report import publish
 from .students import GNN_DESIGNS, MLP_DESIGNS, Design, design_named  # noqa: F401
 from .study import KD_ROWS, LABEL_WEIGHTS, Lab, StageLog, StudyPlan, protocol  # noqa: F401
-from .study import protocol_stage
+from .study import patient_stage, protocol_stage
 from .study.stages import commit
 from .training import versions
 
@@ -50,6 +50,11 @@ def run_study(plan: StudyPlan, results_dir: str | os.PathLike = "results",
         results["designs"] = protocol.designs(lab, log, chosen)
         gnn_design = design_named(results["designs"]["finals"]["gnn"]["design"])
     results["protocols"] = protocol_stage.protocol_stage(lab, log, chosen, gnn_design)
+    if plan.patient:  # how close an honest student gets: long, so only when asked
+        finals = results.get("designs", {}).get("finals", {})
+        mlp_design = design_named(finals.get("mlp", {}).get("design", MLP_DESIGNS[0].name))
+        results["patient"] = patient_stage.patient_stage(
+            lab, log, chosen, gnn_design, mlp_design, finals.get("gnn", {}).get("mode"))
     # the deeper CNN last: only the comparison needs it, so a study cut short (a deep teacher
     # takes hours on a small CPU) has its students' numbers first
     teachers["deep"] = protocol.teacher(lab, log, "deep")

@@ -83,3 +83,18 @@ def test_reproduce_passes_the_teacher_flip_switch(monkeypatch, flag, expected):
     monkeypatch.setattr(cli, "reproduce", fake_reproduce)
     assert cli.main(["reproduce", "--dataset", "cifar10-jpeg", "--fast", *flag]) == 0
     assert seen["dataset"] == "cifar10-jpeg" and seen["teacher_flip"] is expected
+
+
+@pytest.mark.parametrize("flags, patient, epochs", [([], None, None), (["--patient"], True, None),
+                                                    (["--patient", "--patient-epochs", "7"],
+                                                     True, 7)])
+def test_reproduce_passes_the_patient_stage_switch(monkeypatch, flags, patient, epochs):
+    seen = {}
+
+    def fake_reproduce(dataset, *args, **overrides):
+        seen.update(overrides)
+        return {"plan": {"dataset": dataset}, "wall_seconds": {"all_stages": 0.0}}
+
+    monkeypatch.setattr(cli, "reproduce", fake_reproduce)
+    assert cli.main(["reproduce", "--fast", *flags]) == 0
+    assert seen["patient"] is patient and seen["patient_epochs"] == epochs

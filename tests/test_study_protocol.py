@@ -5,8 +5,8 @@ import pytest
 
 from cnn2gnn_lib import reproduce
 from cnn2gnn_lib.students import GNN_DESIGNS, MLP_DESIGNS, design_named
-from cnn2gnn_lib.study import (KD_ROWS, MODES, Lab, StageLog, StudyPlan, names, protocol,
-                               protocol_stage)
+from cnn2gnn_lib.study import (KD_ROWS, MODES, Lab, StageLog, StudyPlan, names,
+                               patient_stage, protocol, protocol_stage)
 
 TINY = dict(seeds=(0,), final_seeds=(0, 1), teacher_epochs=1, deep_epochs=1, student_epochs=2,
             sweep_epochs=2, hidden=32, s_values=(3, 5), temperatures=(2.0,), alphas=(0.5,),
@@ -213,8 +213,17 @@ def test_reproduce_resumes_an_interrupted_study(study, tmp_path, monkeypatch):
     first = json.loads(path.read_text())["stages"]
     assert "student:mlp+kd:seed=0" in first and "student:gnn-knn:seed=0" not in first
     monkeypatch.setattr(protocol, "_main_record", real)
+    # the second run also asks for the patient stage (here a stand-in that records its call):
+    # the plan's patient settings change no earlier stage's key
+    asked = []
+    monkeypatch.setattr(patient_stage, "patient_stage",
+                        lambda lab, log, chosen, gnn, mlp, mode: asked.append(
+                            (gnn.name, mlp.name, mode)) or {})
 
-    results = reproduce.reproduce("fashion-mnist", True, **run)
+    results = reproduce.reproduce("fashion-mnist", True, patient=True, **run)
+    finals = results["designs"]["finals"]
+    assert asked == [(finals["gnn"]["design"], finals["mlp"]["design"], finals["gnn"]["mode"])]
+    assert results["patient"] == {}
     stored = json.loads(path.read_text())
     assert stored == json.loads(json.dumps(results, default=str))
     for name, stage in first.items():
@@ -292,3 +301,49 @@ def test_protocol_verdict_names_where_a_graph_student_reaches_a_reference():
     assert "(batch 32; up to +0.20 points, within one seed's noise)" in lines[0]
     lines = protocol_stage.protocol_verdict(found, {"anything": 0.99})
     assert "below it under every batch protocol" in lines[0] and "never" not in lines[0]
+
+
+def test_patient_stage(study, chosen):
+    lab, log = study
+    plan = lab.plan  # fast mode: 3 epochs over 2 views per image
+    gnn, mlp = design_named("hidden-graph"), MLP_DESIGNS[0]
+    found = patient_stage.patient_stage(lab, log, chosen, gnn, mlp, "anchor+labels:0.5")
+    assert found["vote"] == "anchor+labels:0.5" and found["alpha"] == 1.0
+    assert list(found["roles"]) == list(patient_stage.PATIENT_ROLES)
+    for role, record in found["roles"].items():
+        assert len(record["per_seed"]) == len(plan.final_seeds)
+        for run in record["per_seed"]:
+            assert len(run["curve"]) == plan.patient_epochs == 3
+            assert run["validation"] == ("batch" if role == "MLP" else "anchor")
+            assert set(run["test"]) == set(record["modes"])
+            assert all(0.1 < value <= 1 for value in run["test"].values())
+    trick = patient_stage.patient_config(lab, "GNN + label trick", gnn, chosen, 0)
+    assert (trick.label_trick, trick.patient_views, trick.alpha) == (0.5, 2, 1.0)
+    assert patient_stage.patient_config(lab, "GNN", gnn, chosen, 0).label_trick == 0
+    consistent = patient_stage.patient_config(lab, "MLP", design_named("mlp-consistent-kd"),
+                                              chosen, 0)
+    assert consistent.augment_views == 0 and consistent.patient_views == 2
+    rows = found["comparisons"]
+    assert [row["name"] for row in rows] == ["alone", "label vote 0.5", "label trick"]
+    gnn_values = [r["test"]["anchor"] for r in found["roles"]["GNN + label trick"]["per_seed"]]
+    mlp_values = [r["test"]["anchor+labels:0.5"] for r in found["roles"]["MLP"]["per_seed"]]
+    assert rows[2]["difference"]["per_seed"] == pytest.approx(
+        [g - m for g, m in zip(gnn_values, mlp_values)])
+    runs = [name for name in log.results["stages"] if name.startswith("patient:")]
+    assert len(runs) == 3 * len(plan.final_seeds)
+    assert patient_stage.patient_stage(lab, log, chosen, gnn, mlp, "anchor+labels:0.5") == found
+    assert patient_stage.label_vote("anchor") == "anchor+labels:0.25"
+    assert patient_stage.label_vote("anchor+teacher-labels:0.5") == "anchor+labels:0.25"
+    assert patient_stage.label_vote(None) == "anchor+labels:0.25"
+    results = {"patient": found, "teachers": {"teacher": {"arch": "resnet20",
+                                                          "metrics": {"test_accuracy": 0.9}}}}
+    text = "\n".join(patient_stage.patient_tables(results))
+    assert text.count("| GNN + label trick | hidden-graph |") == 2  # alone and with the vote
+    assert "| label trick | the bank's true labels: the GNN's inputs" in text
+    expected_gap = 100 * (found["roles"]["MLP"]["test"]["batch"]["mean"] - 0.9)
+    assert f"| {expected_gap:+.2f} |" in text
+    curves = patient_stage.patient_curves(results)
+    assert list(curves) == ["MLP (validation, alone)", "GNN (validation, anchor mode)",
+                            "GNN + label trick (validation, anchor mode)"]
+    assert all(epochs == [1, 2, 3] for epochs, _ in curves.values())
+    assert patient_stage.patient_tables({}) == []

@@ -406,3 +406,19 @@ def test_a_label_trick_student_trains_and_is_validated_in_anchor_mode(tmp_path, 
     assert result.metrics["val_accuracy"] > 0.3
     loaded = training.student_train_or_load(cfg, out_dir=tmp_path, progress=False)
     assert loaded.loaded and isinstance(loaded.model, students.LabelInputGNN)
+
+
+def test_validation_mode_is_an_option(tmp_path, tiny_data):
+    with pytest.raises(ValueError, match="validation must be one of"):
+        _cfg(validation="test")
+    with pytest.raises(ValueError, match="no anchor mode"):
+        _cfg(kind="mlp", validation="anchor")
+    assert _cfg().validation_mode == "batch" and _cfg(label_trick=0.5).validation_mode == "anchor"
+    assert _cfg(label_trick=0.5, validation="batch").validation_mode == "batch"
+    cfg = _cfg(epochs=1, validation="anchor")
+    result = training.train_student(cfg, out_dir=tmp_path, progress=False, student_data=tiny_data)
+    anchors = tiny_data.anchor_bank(len(tiny_data.train_images))
+    bank = result.model.build_anchor_bank(anchors.features)
+    expected = (result.model.predict_anchor(tiny_data.x_val, bank).argmax(1)
+                == tiny_data.y_val).float().mean().item()
+    assert result.metrics["val_accuracy"] == pytest.approx(expected)

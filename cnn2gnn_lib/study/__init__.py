@@ -10,6 +10,8 @@
   efficiency, designs, finals, evidence) as plain functions;
 * :mod:`~cnn2gnn_lib.study.protocol_stage`: the protocol stage (every way of forming test
   batches, chapter 7 of the book) and its tables;
+* :mod:`~cnn2gnn_lib.study.patient_stage`: patient distillation and the label trick, how close
+  an honest two-layer student gets (run when the plan asks for it);
 * :mod:`~cnn2gnn_lib.study.design_tables`, :mod:`~cnn2gnn_lib.study.readings` and
   :mod:`~cnn2gnn_lib.study.formatting`: the design study's tables, what the results support,
   and how numbers and protocols are written;

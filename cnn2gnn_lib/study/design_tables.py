@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .formatting import batch_protocol, pct as _pct
+from .formatting import batch_protocol, difference_cells, pct as _pct
 from .inference import ANCHOR, BATCH
 from .names import STUDENT_NAMES
 
@@ -87,10 +87,7 @@ def comparison_lines(finals: dict[str, Any]) -> list[str]:
              "GNN - MLP (points) | 95% interval | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]
     for row in finals["comparison"]:
-        d = row["difference"]
-        interval = ("-" if d["ci"] is None
-                    else f"[{100 * d['ci'][0]:+.2f}, {100 * d['ci'][1]:+.2f}]")
         lines.append(f"| {row['name']} | {row['help']} | {row['gnn']} | {row['mlp']} | "
                      f"{_pct(row['gnn_test'])} | {_pct(row['mlp_test'])} | "
-                     f"{100 * d['mean']:+.2f} | {interval} | {d['verdict']} |")
+                     f"{difference_cells(row['difference'])} |")
     return lines + [""]

@@ -22,6 +22,14 @@ def pct(stats: dict[str, float] | None) -> str:
     return f"{100 * stats['mean']:.2f}"
 
 
+def difference_cells(difference: dict[str, Any]) -> str:
+    """A paired difference (:func:`~cnn2gnn_lib.study.stats.paired_difference`) as three table
+    cells: the mean in points, its 95% interval, the verdict."""
+    interval = ("-" if difference["ci"] is None
+                else f"[{100 * difference['ci'][0]:+.2f}, {100 * difference['ci'][1]:+.2f}]")
+    return f"{100 * difference['mean']:+.2f} | {interval} | {difference['verdict']}"
+
+
 def number(value: float | None, digits: int = 0) -> str:
     """A count with thousands separators, or in millions (``1.08 M``) from a million up."""
     if value is None:

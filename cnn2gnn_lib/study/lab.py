@@ -85,6 +85,14 @@ class StudyPlan:
     # the protocol stage: test batches of these sizes, Dirichlet batches of these a
     protocol_batch_sizes: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
     dirichlet_concentrations: tuple[float, ...] = (0.5, 2.0, 10.0)
+    # the patient stage (:mod:`~cnn2gnn_lib.study.patient_stage`), off unless asked: its
+    # students train patient_epochs over patient_views fixed views per image, blended in pairs
+    # by mixup (Beta parameter), a GNN also with the label trick (share of a batch labelled)
+    patient: bool = False
+    patient_epochs: int = 100
+    patient_views: int = 10
+    patient_mixup: float = 1.0
+    patient_label_trick: float = 0.5
 
     @classmethod
     def for_budget(cls, fast: bool | None = None, **overrides: Any) -> "StudyPlan":
@@ -98,6 +106,7 @@ class StudyPlan:
         values.update(DATASET_SETTINGS.get(dataset, {}))
         if budget.fast:
             values.update(sweep_epochs=2, bank_size=500, compact_bank_sizes=(50, 100),
+                          patient_epochs=3, patient_views=2,
                           s_values=(5, 10),
                           protocol_batch_sizes=(32, 256),
                           final_seeds=(0, 1, 2), temperatures=(2.0, 4.0), alphas=(0.5, 0.9))

@@ -220,7 +220,10 @@ def choose_compact_bank(banks: list[dict[str, Any]], full_val_accuracy: float,
 
 def efficiency(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> dict[str, Any]:
     """What teachers and students cost at inference (one stage)."""
-    settings = {k: v for k, v in lab.plan.to_dict().items() if k != "designs"}
+    # what can change a measurement; the stages that run after the efficiency stage was
+    # written (designs, patient) cannot
+    settings = {k: v for k, v in lab.plan.to_dict().items()
+                if k != "designs" and not k.startswith("patient")}
     return log.stage("efficiency", [settings, chosen], lambda: _measure(lab, chosen))
 
 

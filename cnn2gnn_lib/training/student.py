@@ -33,9 +33,9 @@ from .checkpoints import (CHECKPOINT_FORMAT, RunResult, atomic_save, load_checkp
 from .student_config import STUDENT_KINDS, StudentConfig  # noqa: F401  (re-exported)
 
 StudentResult = RunResult  # a trained or loaded student: model, config, history, val metrics
-# a label-trick student is validated against this many labelled training images (anchor mode):
+# anchor-mode validation (StudentConfig.validation) uses a bank of this many training images:
 # half the study's test bank, so the check costs about a second an epoch on a CPU
-LABEL_TRICK_BANK = 5000
+VALIDATION_BANK = 5000
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,15 +95,15 @@ def _student_batch(student: Student, x: torch.Tensor, y: torch.Tensor,
 
 
 def _validation_logits(student: Student, data: StudentData, x_val: torch.Tensor,
-                       batch_size: int) -> torch.Tensor:
-    """The validation logits an epoch is judged by: batch mode; for a student that reads
-    labels (the label trick), anchor mode against a bank of training images carrying their
-    labels, the way it is meant to be used."""
-    if not student.reads_labels:
-        return predict_batches(student, x_val, batch_size)
-    anchors = data.anchor_bank(min(LABEL_TRICK_BANK, len(data.train_images)))
-    bank = student.build_anchor_bank(anchors.features.to(x_val.device),
-                                     labels=anchors.labels.to(x_val.device))
+                       cfg: StudentConfig) -> torch.Tensor:
+    """The validation logits an epoch is judged by (``cfg.validation_mode``): batch mode, or
+    anchor mode against a bank of training images (carrying their labels for a student that
+    reads them, the label trick)."""
+    if cfg.validation_mode == "batch":
+        return predict_batches(student, x_val, cfg.batch_size)
+    anchors = data.anchor_bank(min(VALIDATION_BANK, len(data.train_images)))
+    labels = anchors.labels.to(x_val.device) if student.reads_labels else None
+    bank = student.build_anchor_bank(anchors.features.to(x_val.device), labels=labels)
     return student.predict_anchor(x_val, bank)
 
 
@@ -142,8 +142,8 @@ def fit_student(student: Student, data: StudentData, cfg: StudentConfig,
     size) by minimising the weighted ``terms``; ``teacher_logits`` are the cached logits of
     the training rows, in their order (:meth:`StudentData.teacher_rows`).
 
-    After every epoch the student is evaluated on the validation split (in batch mode; a
-    label-trick student in anchor mode, :func:`_validation_logits`) and the parameters of the
+    After every epoch the student is evaluated on the validation split (in batch or anchor
+    mode, ``cfg.validation_mode``) and the parameters of the
     best epoch (among those every callback lets compete) are kept and loaded at the end.
     ``state`` (from an earlier call, as handed to the callbacks' ``on_state``) continues an
     interrupted run exactly. Returns the final state: ``history``, ``best_epoch``,
@@ -170,7 +170,7 @@ def fit_student(student: Student, data: StudentData, cfg: StudentConfig,
                            epoch)
         for callback in callbacks:
             callback.on_epoch_end(student, row)
-        val_logits = _validation_logits(student, data, x_val, cfg.batch_size).cpu()
+        val_logits = _validation_logits(student, data, x_val, cfg).cpu()
         row["val_accuracy"] = accuracy(val_logits, data.y_val)
         if (all(c.may_select(student) for c in callbacks)
                 and row["val_accuracy"] > state["best_val_accuracy"]):

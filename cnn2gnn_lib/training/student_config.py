@@ -20,6 +20,7 @@ from ..students import GraphDesign, GNNStudent, LabelInputGNN, MLPStudent, Stude
 from .teacher import settings_key
 
 STUDENT_KINDS = ("mlp", "gnn-learned", "gnn-knn")
+VALIDATION_MODES = (None, "batch", "anchor")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class StudentConfig:
     student sees one view per image, so an epoch costs what a plain one does) and, for a GNN,
     ``label_trick`` (the share of each training batch that carries its label as input, the loss
     taken on the rest; the student is then a :class:`~cnn2gnn_lib.students.LabelInputGNN`).
+    ``validation`` says how an epoch is judged: ``"batch"`` (batch mode) or, for a GNN,
+    ``"anchor"`` (each validation image alone against a bank of training images, carrying their
+    labels for a label-trick student); ``None``: batch, or anchor for a label-trick student.
     Options at their defaults are left out of :meth:`to_dict`, so adding an option never
     renames earlier runs.
     """
@@ -74,6 +78,7 @@ class StudentConfig:
     patient_views: int = 0
     mixup: float = 0.0
     label_trick: float = 0.0
+    validation: str | None = None
 
     def __post_init__(self):
         if self.kind not in STUDENT_KINDS:
@@ -111,6 +116,11 @@ class StudentConfig:
                              f"{self.batch_classes}")
 
     def _check_label_trick(self) -> None:
+        if self.validation not in VALIDATION_MODES:
+            raise ValueError(f"validation must be one of {VALIDATION_MODES}, got "
+                             f"{self.validation!r}")
+        if self.validation == "anchor" and self.kind == "mlp":
+            raise ValueError("an MLP has no anchor mode: validate it in batch mode")
         if not 0 <= self.label_trick < 1:
             raise ValueError(f"label_trick is the share of a batch that carries its label, in "
                              f"[0, 1) (the loss needs the rest); got {self.label_trick}")
@@ -183,6 +193,13 @@ class StudentConfig:
         return distillation_terms(self.alpha, self.temperature, self.relation_weight)
 
     @property
+    def validation_mode(self) -> str:
+        """How an epoch is judged on validation: ``"batch"`` or ``"anchor"``."""
+        if self.validation is not None:
+            return self.validation
+        return "anchor" if self.label_trick > 0 else "batch"
+
+    @property
     def needs_teacher(self) -> bool:
         return self.alpha > 0 or self.relation_weight > 0
 
@@ -194,7 +211,7 @@ def _defaults(*names: str) -> dict[str, Any]:
 # options added after the first study, with the values earlier runs implicitly had
 _OPTION_DEFAULTS = _defaults("graph_layers", "self_weight", "relation_weight", "s_start",
                              "batch_classes", "augment_views", "patient_views", "mixup",
-                             "label_trick")
+                             "label_trick", "validation")
 # options that only a graph student can use
 _GRAPH_OPTIONS = _defaults("graph_layers", "graph_space", "self_weight", "self_loop_weight",
                            "relation_weight", "s_start", "label_trick")
