@@ -141,8 +141,8 @@ class StudentData:
             return self.x_train[rows], labels, None if teacher is None else teacher[rows]
         view_ids = torch.randint(0, self.view_plan.views + 1, (len(rows),), generator=generator)
         images = data.render_views(self.train.images, self.view_plan, rows, view_ids)
-        features = data.normalize(images.float().div_(255.0), self.info).reshape(len(rows), -1)
-        return features, labels, None if teacher is None else teacher[view_ids, rows]
+        answers = None if teacher is None else teacher[view_ids, rows]
+        return data.flatten_images(images, self.info), labels, answers
 
     def _rows_of(self, indices: torch.Tensor, cached_rows: int) -> torch.Tensor:
         """Where images (positions in the full split) sit in logits cached on the full split

@@ -35,7 +35,7 @@ Where things live (every public name is re-exported here, so ``data.load_dataset
   :func:`register_image_folder` (any such tree, by a name of your choice);
 * :mod:`.views` -- subsets and splits (:func:`balanced_subset`, :func:`train_val_split`,
   :func:`load_splits`), :func:`normalize`, :func:`random_crop_flip`, :func:`augmented_copies`,
-  :func:`iterate_batches`, :func:`num_batches` and :func:`flat_features`;
+  :func:`iterate_batches`, :func:`num_batches`, :func:`flat_features` and :func:`flatten_images`;
 * :mod:`.view_plans` -- fixed random views for patient distillation: :class:`ViewPlan`,
   :func:`draw_views`, :func:`render_views` and :func:`view_dataset`.
 
@@ -51,15 +51,15 @@ from .sources import (DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, IMAGE_SUFFIXE
                       DatasetError, load_image_folder, read_idx)
 from .sources import _FMNIST_FILES  # noqa: F401  (private: tests copy the split's files)
 from .views import (augmented_copies, balanced_subset, crop_flip, flat_features,
-                    iterate_batches, load_splits, normalize, num_batches, random_crop_flip,
-                    train_val_split)
+                    flatten_images, iterate_batches, load_splits, normalize, num_batches,
+                    random_crop_flip, train_val_split)
 from .view_plans import ViewPlan, draw_views, render_views, view_dataset
 
 __all__ = [
     "DATASETS", "DEBIAN_FASHION_MNIST", "DatasetError", "DatasetInfo", "FASHION_MNIST_CLASSES",
     "IMAGE_SUFFIXES", "ImageDataset", "SPLITS", "ViewPlan", "augmented_copies",
     "balanced_subset", "channel_statistics", "crop_flip", "dataset_info", "draw_views",
-    "flat_features", "iterate_batches", "load_dataset",
+    "flat_features", "flatten_images", "iterate_batches", "load_dataset",
     "load_image_folder", "load_split_folder", "load_splits", "normalize", "num_batches",
     "random_crop_flip", "read_idx", "register_image_folder", "render_views", "train_val_split",
     "view_dataset",

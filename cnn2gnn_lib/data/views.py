@@ -169,7 +169,14 @@ def flat_features(dataset: ImageDataset, normalized: bool = True) -> torch.Tenso
 
     With ``normalized`` the pixels are standardised per channel with the dataset's statistics.
     """
-    images = dataset.images.float().div_(255.0)
+    return flatten_images(dataset.images, dataset.info, normalized)
+
+
+def flatten_images(images: torch.Tensor, info: DatasetInfo, normalized: bool = True
+                   ) -> torch.Tensor:
+    """uint8 images ``[N, C, H, W]`` as :func:`flat_features` gives them: ``[N, C*H*W]`` in
+    [0, 1], standardised with ``info``'s statistics when ``normalized``."""
+    pixels = images.float().div_(255.0)
     if normalized:
-        images = normalize(images, dataset.info)
-    return images.reshape(len(dataset), -1)
+        pixels = normalize(pixels, info)
+    return pixels.reshape(len(images), -1)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from ..graph.heads import BANK_CHUNK, GraphHead
-from .models import AnchorBank, GNNStudent, Student, _label_distributions
+from .models import AnchorBank, GNNStudent, Student, _check_input, _label_distributions
 
 
 class LabelInputGNN(Student):
@@ -60,9 +60,7 @@ class LabelInputGNN(Student):
         """``[x, m * y]``: images ``[B, in_features]`` with their label columns; ``labels``
         are class indices ``[B]`` or distributions ``[B, classes]``, ``known`` a ``[B]`` bool
         mask (``None``: all known). Without ``labels`` the label columns are zeros."""
-        if x.dim() != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"expected flat images [B, {self.in_features}], got "
-                             f"{tuple(x.shape)}")
+        _check_input(x, self.in_features)
         columns = x.new_zeros(x.shape[0], self.num_classes)
         if labels is not None:
             columns = _label_distributions(labels, x.shape[0], self.num_classes).to(x)

@@ -27,11 +27,12 @@ from .. import training
 from ..graph.heads import make_head
 from ..metrics import accuracy
 from ..students import Design
-from .inference import ANCHOR, BATCH, LABEL_WEIGHTS, MODES
+from .inference import ANCHOR, BATCH, LABEL_WEIGHTS, MODES, label_vote as vote_mode
 from .lab import Lab
 from .stages import StageLog
 from .formatting import difference_cells, pct
-from .stats import mean_std, paired_difference
+from .protocol import compare
+from .stats import mean_std
 
 PATIENT_ROLES = ("MLP", "GNN", "GNN + label trick")
 
@@ -65,7 +66,7 @@ def label_vote(gnn_mode: str | None) -> str:
     mode = MODES.get(gnn_mode) if gnn_mode is not None else None
     if mode is not None and mode.kind == "vote" and mode.labels == "true":
         return mode.name
-    return f"anchor+labels:{LABEL_WEIGHTS[0]:g}"
+    return vote_mode(LABEL_WEIGHTS[0]).name
 
 
 def _run(lab: Lab, cfg: training.StudentConfig, modes: list[str],
@@ -117,22 +118,18 @@ def patient_stage(lab: Lab, log: StageLog, chosen: dict[str, Any], gnn_design: D
 def patient_comparisons(roles: dict[str, Any], vote: str) -> list[dict[str, Any]]:
     """GNN against MLP, paired seed by seed, each protocol giving both the same help: alone;
     the bank's label vote for both; the label-trick GNN (the bank's labels as its inputs)
-    against the MLP with the label vote."""
+    against the MLP with the label vote (:func:`~cnn2gnn_lib.study.protocol.compare`, as the
+    finals)."""
     weight = f"{MODES[vote].label_weight:g}"
-    pairs = [("alone", "GNN", ANCHOR.name, BATCH.name,
-              "none: each test image is predicted on its own"),
-             (f"label vote {weight}", "GNN", vote, vote,
-              f"the bank's true labels vote with weight {weight}"),
-             ("label trick", "GNN + label trick", ANCHOR.name, vote,
-              f"the bank's true labels: the GNN's inputs, the MLP's vote with weight {weight}")]
-    rows = []
-    for name, gnn_role, gnn_mode, mlp_mode, help_text in pairs:
-        g = [r["test"][gnn_mode] for r in roles[gnn_role]["per_seed"]]
-        m = [r["test"][mlp_mode] for r in roles["MLP"]["per_seed"]]
-        rows.append({"name": name, "gnn": gnn_role, "gnn_mode": gnn_mode, "mlp_mode": mlp_mode,
-                     "help": help_text, "gnn_test": mean_std(g), "mlp_test": mean_std(m),
-                     "difference": paired_difference(g, m, ("GNN", "MLP"))})
-    return rows
+    plain = [{"name": "alone", "student": "GNN", "gnn": ANCHOR.name, "mlp": BATCH.name,
+              "help": "none: each test image is predicted on its own"},
+             {"name": f"label vote {weight}", "student": "GNN", "gnn": vote, "mlp": vote,
+              "help": f"the bank's true labels vote with weight {weight}"}]
+    trick = [{"name": "label trick", "student": "GNN + label trick", "gnn": ANCHOR.name,
+              "mlp": vote, "help": f"the bank's true labels: the GNN's inputs, the MLP's vote "
+                                   f"with weight {weight}"}]
+    return (compare(roles["GNN"], roles["MLP"], plain)
+            + compare(roles["GNN + label trick"], roles["MLP"], trick))
 
 
 def patient_tables(results: dict[str, Any]) -> list[str]:
@@ -165,8 +162,9 @@ def patient_tables(results: dict[str, Any]) -> list[str]:
               "| protocol | help | GNN | GNN test (%) | MLP test (%) | GNN - MLP (points) | "
               "95% interval | verdict |", "|---|---|---|---|---|---|---|---|"]
     for row in patient["comparisons"]:
-        lines.append(f"| {row['name']} | {row['help']} | {row['gnn']} | {pct(row['gnn_test'])} "
-                     f"| {pct(row['mlp_test'])} | {difference_cells(row['difference'])} |")
+        lines.append(f"| {row['name']} | {row['help']} | {row['student']} | "
+                     f"{pct(row['gnn_test'])} | {pct(row['mlp_test'])} | "
+                     f"{difference_cells(row['difference'])} |")
     return lines + [""]
 
 

@@ -93,6 +93,7 @@ class StudentConfig:
             raise ValueError(f"augment_views must be >= 0, got {self.augment_views}")
         self._check_patient()
         self._check_label_trick()
+        self._check_validation()
         if not 0 <= self.alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
         if self.alpha > 0 and not self.teacher:
@@ -115,12 +116,14 @@ class StudentConfig:
                              f"{dataset_info(self.dataset).num_classes}], got "
                              f"{self.batch_classes}")
 
-    def _check_label_trick(self) -> None:
+    def _check_validation(self) -> None:
         if self.validation not in VALIDATION_MODES:
             raise ValueError(f"validation must be one of {VALIDATION_MODES}, got "
                              f"{self.validation!r}")
         if self.validation == "anchor" and self.kind == "mlp":
             raise ValueError("an MLP has no anchor mode: validate it in batch mode")
+
+    def _check_label_trick(self) -> None:
         if not 0 <= self.label_trick < 1:
             raise ValueError(f"label_trick is the share of a batch that carries its label, in "
                              f"[0, 1) (the loss needs the rest); got {self.label_trick}")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -57,17 +59,31 @@ def cache_teacher_logits(result: RunResult, dataset: data.ImageDataset,
     The cache file is keyed by the teacher's name (:func:`teacher_name`) and the dataset's
     fingerprint, so a different teacher or a different subset never reads another's logits.
     """
+    path = _cache_path(result, dataset, out_dir)
+    return _cached(path, (len(dataset), dataset.info.num_classes),
+                   lambda: predict(result.model, dataset, device=device, progress=progress,
+                                   desc="teacher logits"))
+
+
+def _cache_path(result: RunResult, dataset: data.ImageDataset,
+                out_dir: str | os.PathLike | None, suffix: str = "") -> Path:
+    """Where the logits of the teacher ``result`` on ``dataset`` are cached."""
     folder = config.artifacts_dir(out_dir) / "logits"
-    path = folder / f"{teacher_name(result)}-{dataset.split}-{dataset_fingerprint(dataset)}.pt"
+    return folder / (f"{teacher_name(result)}-{dataset.split}-{dataset_fingerprint(dataset)}"
+                     f"{suffix}.pt")
+
+
+def _cached(path: Path, shape: tuple[int, ...], compute: Callable[[], torch.Tensor]
+            ) -> torch.Tensor:
+    """The tensor cached at ``path`` if it has ``shape``; else ``compute()``, saved there."""
     if path.is_file():
         try:
             stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored.shape == (len(dataset), dataset.info.num_classes):
+            if tuple(stored.shape) == shape:
                 return stored
         except Exception:
             pass  # a damaged cache is recomputed below and overwritten
-    logits = predict(result.model, dataset, device=device, progress=progress,
-                     desc="teacher logits")
+    logits = compute()
     atomic_save(logits, path)
     return logits
 
@@ -87,22 +103,14 @@ def cache_view_logits(result: RunResult, dataset: data.ImageDataset, plan: data.
     if plan.images != len(dataset):
         raise ValueError(f"the view plan was drawn for {plan.images} images, the dataset holds "
                          f"{len(dataset)}")
-    folder = config.artifacts_dir(out_dir) / "logits"
-    path = folder / (f"{teacher_name(result)}-{dataset.split}-{dataset_fingerprint(dataset)}-"
-                     f"{plan.key()}.pt")
-    shape = (plan.views + 1, len(dataset), dataset.info.num_classes)
-    if path.is_file():
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if tuple(stored.shape) == shape:
-                return stored
-        except Exception:
-            pass  # a damaged cache is recomputed below and overwritten
-    views = [cache_teacher_logits(result, dataset, out_dir, device, progress)]
-    for view in range(1, plan.views + 1):
-        views.append(predict(result.model, data.view_dataset(dataset, plan, view),
-                             device=device, progress=progress,
-                             desc=f"teacher logits, view {view}/{plan.views}"))
-    logits = torch.stack(views)
-    atomic_save(logits, path)
-    return logits
+
+    def every_view() -> torch.Tensor:
+        views = [cache_teacher_logits(result, dataset, out_dir, device, progress)]
+        for view in range(1, plan.views + 1):
+            views.append(predict(result.model, data.view_dataset(dataset, plan, view),
+                                 device=device, progress=progress,
+                                 desc=f"teacher logits, view {view}/{plan.views}"))
+        return torch.stack(views)
+
+    path = _cache_path(result, dataset, out_dir, f"-{plan.key()}")
+    return _cached(path, (plan.views + 1, len(dataset), dataset.info.num_classes), every_view)
