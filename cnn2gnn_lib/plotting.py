@@ -206,7 +206,7 @@ def plot_sweep(rows: Sequence[dict], name: str, chosen=None, log_x: bool = False
 def plot_learning_curves(curves: dict[str, tuple[Sequence[int], Sequence[float]]],
                          ylabel: str = "accuracy", title: str | None = None):
     """Several accuracy-per-epoch curves on one axis (``name -> (epochs, values)``)."""
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(10, 4.2))  # room for the legend beside the axes
     for name, (epochs, values) in curves.items():
         ax.plot(epochs, values, marker=".", label=name)
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
@@ -239,16 +239,19 @@ def plot_designs(records: Sequence[dict], modes: Sequence[str] = (BATCH.name, AN
         found = [value(r, mode) for r in records]
         rows = np.arange(len(names)) + k * height
         ax.barh(rows, [100 * v for _, v in found], height=height, label=mode)
-        if mode == BEST_MODE:
-            for row, (name, v) in zip(rows, found):
-                ax.text(100 * v + 0.05, row, name, va="center", fontsize=7)
+    finite = [100 * value(r, m)[1] for r in records for m in modes]
+    finite = [v for v in finite if np.isfinite(v)]
+    # the best modes' names in one column right of every bar and of the reference line
+    column = max(finite + ([100 * reference] if reference is not None else [])) + 0.1
+    if BEST_MODE in modes:
+        best_rows = np.arange(len(names)) + modes.index(BEST_MODE) * height
+        for row, record in zip(best_rows, records):
+            ax.text(column, row, value(record, BEST_MODE)[0], va="center", fontsize=9)
     if reference is not None:
         ax.axvline(100 * reference, color="black", linestyle="--", linewidth=1,
                    label="distilled MLP")
-    finite = [100 * value(r, m)[1] for r in records for m in modes]
-    finite = [v for v in finite if np.isfinite(v)]
-    right_room = 2.5 if BEST_MODE in modes else 0.8  # the best mode's name after its bar
-    ax.set_xlim(min(finite) - 1.5, max(finite) + right_room)
+    right_room = 3.5 if BEST_MODE in modes else 0.8  # the column of the best modes' names
+    ax.set_xlim(min(finite) - 1.5, column + right_room)
     ax.set_yticks(np.arange(len(names)) + height * (len(modes) - 1) / 2, names)
     ax.invert_yaxis()
     ax.set(xlabel="validation accuracy (%)", title=title)
@@ -292,13 +295,18 @@ def plot_efficiency(results: dict, title: str | None = None):
                                   names.GNN_ANCHOR_MODEL: ("gnn-learned", names.TEST_ANCHOR)
                                   }.items():
         if model in records and (kind, True) in rows:
-            points.append((f"{model} + KD", records[model],
-                           rows[kind, True][metric]["mean"]))
+            row = rows[kind, True]
+            # a batch-mode accuracy names its batching; every row is a mean over seeds
+            recorded = row.get("per_seed", [{}])[0].get("protocols", {}).get(metric)
+            how = (f", {recorded or 'batches of the study'}"
+                   if model == names.GNN_BATCH_MODEL else "")
+            points.append((f"{model} + KD{how}, mean of {row[metric].get('n', 1)} seeds",
+                           records[model], row[metric]["mean"]))
     compact = records.get(names.GNN_COMPACT_ANCHOR_MODEL)
     if compact is not None and "test_accuracy" in compact:  # its own run: seed 0
         points.append((f"{names.GNN_COMPACT_ANCHOR_MODEL} ({compact['bank_size']}) + KD, "
                        "seed 0", compact, compact["test_accuracy"]))
-    fig, ax = plt.subplots(figsize=(9, 5.6))
+    fig, ax = plt.subplots(figsize=(9, 6.6))
     largest = max(record["parameters"] for _, record, _ in points)
     for name, record, accuracy in points:
         teacher = record.get("role") == "teacher"
@@ -309,8 +317,8 @@ def plot_efficiency(results: dict, title: str | None = None):
     # names in a legend under the axes, not next to the points: points close in speed and
     # accuracy would put their labels on top of each other, and a legend beside the axes
     # would leave the data a narrow strip
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, markerscale=0.6,
-              fontsize=8.5, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, markerscale=0.6,
+              fontsize=9, frameon=False)
     ax.set_xscale("log")
     ax.margins(x=0.15, y=0.15)
     ax.set(xlabel="images per second on the CPU (log scale)", ylabel="test accuracy (%)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..data import dataset_info
 from .formatting import batch_protocol, difference_cells, pct as _pct
 from .inference import ANCHOR, BATCH
 from .names import STUDENT_NAMES
@@ -15,17 +16,23 @@ def best_mode(record: dict[str, Any]) -> tuple[str, float]:
     return max(record["val"].items(), key=lambda item: item[1])
 
 
+def _caption(results: dict[str, Any]) -> str:
+    designs, chosen, plan = results["designs"], results["chosen"], results["plan"]
+    per_class = plan["bank_size"] // dataset_info(plan["dataset"]).num_classes
+    return (f"Every design trained once (seed 0, {designs['design_epochs']} epochs, KD with "
+            f"T = {chosen['temperature']:g}, alpha = {chosen['alpha']:g}, s = {chosen['s']}) "
+            "and judged on the validation split; batch mode: "
+            f"{batch_protocol(results, split='validation')} "
+            "(a design with its own batch size uses it). Anchor modes use a bank of "
+            f"{plan['bank_size']} training images (`anchor-kmeans`: as many k-means centres, "
+            f"{per_class} per class, not the compact bank of the efficiency stage); `+labels` "
+            "mixes the anchors' labels into the prediction with the weight shown.")
+
+
 def design_tables(results: dict[str, Any]) -> list[str]:
     """The Markdown of the design study (section "Does the learned graph earn its place?")."""
-    designs, chosen, plan = results["designs"], results["chosen"], results["plan"]
-    lines = ["", "## Does the learned graph earn its place? (designs)", "",
-             f"Every design trained once (seed 0, {designs['design_epochs']} epochs, KD with "
-             f"T = {chosen['temperature']:g}, alpha = {chosen['alpha']:g}, s = {chosen['s']}) "
-             "and judged on the validation split; batch mode: "
-             f"{batch_protocol(results, split='validation')} "
-             "(a design with its own batch size uses it). Anchor modes use a bank of "
-             f"{plan['bank_size']} training images; `+labels` mixes the anchors' labels into the "
-             "prediction with the weight shown.", "",
+    designs, plan = results["designs"], results["plan"]
+    lines = ["", "## Does the learned graph earn its place? (designs)", "", _caption(results), "",
              "| design | student | what it changes | val, batch (%) | val, anchor (%) | "
              "best mode | val, best (%) | homophily (val batches) | train (s) |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -224,6 +224,8 @@ def efficiency(lab: Lab, log: StageLog, chosen: dict[str, Any]) -> dict[str, Any
     # written (designs, patient) cannot
     settings = {k: v for k, v in lab.plan.to_dict().items()
                 if k != "designs" and not k.startswith("patient")}
+    if not settings.get("teacher_flip"):  # named only when on, as in the teachers' stages,
+        settings.pop("teacher_flip", None)  # so studies recorded before it keep their key
     return log.stage("efficiency", [settings, chosen], lambda: _measure(lab, chosen))
 
 

@@ -91,7 +91,8 @@ SEED_NOISE_POINTS = 0.5
 
 
 def _margin(points: float) -> str:
-    note = ", within one seed's noise" if points < SEED_NOISE_POINTS else ""
+    note = (f", within one seed's noise (under {SEED_NOISE_POINTS:g})"
+            if points < SEED_NOISE_POINTS else "")
     return f"up to {points:+.2f} points{note}"
 
 

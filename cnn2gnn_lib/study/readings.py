@@ -48,10 +48,20 @@ def _noise(rows: dict) -> float:
     return 100 * (sum(variances) / len(variances)) ** 0.5
 
 
+def _threshold(noise: float) -> str:
+    return f"{NOISE_FACTOR:g} x {noise:.2f} = {NOISE_FACTOR * noise:.2f} points"
+
+
+def _beyond(difference: float, noise: float) -> bool:
+    """Whether a one-run difference exceeds the noise threshold as both are printed (two
+    decimals), so a reader never sees "more than" between two equal numbers."""
+    return round(abs(difference), 2) > round(NOISE_FACTOR * noise, 2)
+
+
 def _one_run(difference: float, noise: float) -> str:
-    if abs(difference) > NOISE_FACTOR * noise:
-        return "larger than the seed noise"
-    return f"within {NOISE_FACTOR:g} seed standard deviations ({noise:.2f} points): unresolved"
+    if _beyond(difference, noise):
+        return f"larger than {NOISE_FACTOR:g} seed standard deviations ({_threshold(noise)})"
+    return f"within {NOISE_FACTOR:g} seed standard deviations ({_threshold(noise)}): unresolved"
 
 
 def readings(results: dict[str, Any]) -> list[str]:
@@ -107,11 +117,13 @@ def _design_readings(results: dict[str, Any], noise: float) -> list[str]:
         return []
     lines = []
     for mode in ("batch", "anchor"):
-        ahead = [name for name, record in records.items() if name != "paper"
-                 and record["val"].get(mode, float("-inf")) - paper["val"][mode]
-                 > NOISE_FACTOR * noise / 100]
+        margins = {name: 100 * (record["val"][mode] - paper["val"][mode])
+                   for name, record in records.items()
+                   if name != "paper" and mode in record["val"]}
+        ahead = [f"{name} ({margin:+.2f})" for name, margin in margins.items()
+                 if margin > 0 and _beyond(margin, noise)]
         lines.append(f"- designs ahead of the paper design in {mode} mode by more than "
-                     f"{NOISE_FACTOR:g} seed standard deviations (validation, seed 0): "
-                     f"{', '.join(ahead) if ahead else 'none'}; every other difference in "
-                     f"{mode} mode is unresolved or a loss.")
+                     f"{NOISE_FACTOR:g} seed standard deviations ({_threshold(noise)}; "
+                     f"validation, seed 0): {', '.join(ahead) if ahead else 'none'}; every "
+                     f"other difference in {mode} mode is unresolved or a loss.")
     return lines
