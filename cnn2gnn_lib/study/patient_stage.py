@@ -249,8 +249,8 @@ def patient_tables(results: dict[str, Any]) -> list[str]:
                      f"{trial['train_seconds'] / 60:.1f} |")
     lines += ["", f"Every student distilled for {patient['epochs']} epochs with the recipe "
               f"\"{patient.get('recipe', 'views + mixup')}\", the teacher's answer on exactly "
-              f"what the student sees; alpha = 1, T = {patient['temperature']:g}; the label trick labels "
-              f"a share of {patient['label_trick']:g} of each training batch. Seeds "
+              f"what the student sees; alpha = 1, T = {patient['temperature']:g}; the label "
+              f"trick labels a share of {patient['label_trick']:g} of each training batch. Seeds "
               f"{patient['seeds']}; validation after every epoch in an inductive protocol, "
               f"test read once per run. Gap: against the teacher ({teacher['arch']}, "
               f"{100 * reference:.2f}%).", "",
