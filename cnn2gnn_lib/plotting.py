@@ -15,6 +15,7 @@ from .data import ImageDataset
 from .protocols import row_family
 from .study import names
 from .study.design_tables import best_mode
+from .study.formatting import batch_protocol
 from .study.inference import ANCHOR, BATCH
 
 
@@ -297,9 +298,7 @@ def plot_efficiency(results: dict, title: str | None = None):
         if model in records and (kind, True) in rows:
             row = rows[kind, True]
             # a batch-mode accuracy names its batching; every row is a mean over seeds
-            recorded = row.get("per_seed", [{}])[0].get("protocols", {}).get(metric)
-            how = (f", {recorded or 'batches of the study'}"
-                   if model == names.GNN_BATCH_MODEL else "")
+            how = f", {batch_protocol(results)}" if model == names.GNN_BATCH_MODEL else ""
             points.append((f"{model} + KD{how}, mean of {row[metric].get('n', 1)} seeds",
                            records[model], row[metric]["mean"]))
     compact = records.get(names.GNN_COMPACT_ANCHOR_MODEL)

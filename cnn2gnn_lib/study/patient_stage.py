@@ -83,6 +83,15 @@ def label_vote(gnn_mode: str | None) -> str:
     return vote_mode(LABEL_WEIGHTS[0]).name
 
 
+def _training(result: training.StudentResult) -> dict[str, Any]:
+    """What every patient record keeps of a finished run: its validation, best epoch, time
+    and learning curve (validation accuracy after every epoch)."""
+    return {"val_accuracy": result.metrics["val_accuracy"],
+            "best_epoch": result.metrics["best_epoch"],
+            "train_seconds": result.metrics["train_seconds"],
+            "curve": [row["val_accuracy"] for row in result.history]}
+
+
 def _run(lab: Lab, cfg: training.StudentConfig, modes: list[str],
          vote_head: dict[str, Any] | None) -> dict[str, Any]:
     result = lab.train(cfg)
@@ -90,21 +99,12 @@ def _run(lab: Lab, cfg: training.StudentConfig, modes: list[str],
     x_test, y_test = lab.test_split()
     test = {mode: accuracy(predictor.logits(MODES[mode], x_test, y_test), y_test)
             for mode in modes}
-    return {"val_accuracy": result.metrics["val_accuracy"],
-            "best_epoch": result.metrics["best_epoch"],
-            "train_seconds": result.metrics["train_seconds"],
-            "curve": [row["val_accuracy"] for row in result.history],
-            "validation": cfg.validation_mode, "test": test,
+    return {**_training(result), "validation": cfg.validation_mode, "test": test,
             "protocols": predictor.protocols([MODES[m] for m in modes])}
 
 
 def _trial(lab: Lab, cfg: training.StudentConfig) -> dict[str, Any]:
-    result = lab.train(cfg)
-    return {"val_accuracy": result.metrics["val_accuracy"],
-            "best_epoch": result.metrics["best_epoch"],
-            "train_seconds": result.metrics["train_seconds"],
-            "curve": [row["val_accuracy"] for row in result.history],
-            "views": cfg.patient_views, "mixup": cfg.mixup}
+    return {**_training(lab.train(cfg)), "views": cfg.patient_views, "mixup": cfg.mixup}
 
 
 def choose_recipe(lab: Lab, log: StageLog, chosen: dict[str, Any], mlp_design: Design
