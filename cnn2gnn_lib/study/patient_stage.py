@@ -248,9 +248,10 @@ def patient_tables(results: dict[str, Any]) -> list[str]:
                      f"{100 * trial['val_accuracy']:.2f} | {trial['best_epoch']} | "
                      f"{trial['train_seconds'] / 60:.1f} |")
     lines += ["", f"Every student distilled for {patient['epochs']} epochs with the recipe "
-              f"\"{patient.get('recipe', 'views + mixup')}\", the teacher's answer on exactly "
-              f"what the student sees; alpha = 1, T = {patient['temperature']:g}; the label "
-              f"trick labels a share of {patient['label_trick']:g} of each training batch. Seeds "
+              f"\"{patient.get('recipe', 'views + mixup')}\" (it replaces a design's own "
+              "views), the teacher's answer on exactly what the student sees; alpha = 1, "
+              f"T = {patient['temperature']:g}; the label trick labels a share of "
+              f"{patient['label_trick']:g} of each training batch. Seeds "
               f"{patient['seeds']}; validation after every epoch in an inductive protocol, "
               f"test read once per run. Gap: against the teacher ({teacher['arch']}, "
               f"{100 * reference:.2f}%).", "",
