@@ -386,6 +386,9 @@ def test_patient_gap_compares_honest_students_before_and_after():
     assert lines[3].endswith("which it reaches.")
     results["patient"]["roles"]["GNN"]["test"]["anchor"] = _stats(0.905)
     assert patient_stage.gap_lines(results)[3].endswith("which it does not reach.")
+    assert lines[0] == "Teacher (resnet20): 94.00%."
+    results["teachers"]["teacher"]["metrics"]["test_time_flip"] = True
+    assert patient_stage.gap_lines(results)[0] == "Teacher (resnet20, flip-averaged): 94.00%."
     assert patient_stage.patient_gap({"teachers": {}}) is None
 
 
@@ -408,3 +411,17 @@ def test_the_efficiency_key_names_teacher_flip_only_when_on():
     assert log.settings == plain
     protocol.efficiency(FakeLab(teacher_flip=True), log, {"s": 5})
     assert log.settings[0]["teacher_flip"] is True
+
+
+def test_budget_lines_average_the_curves_at_the_finals_budget_and_at_the_end():
+    curve = [0.50, 0.60, 0.70, 0.74, 0.76, 0.80]
+    results = {"designs": {"final_epochs": 3},
+               "patient": {"recipes": {"images": {"curve": curve}}, "roles": {}}}
+    (line,) = patient_stage.budget_lines(results, window=2)
+    # epochs 2-3 average 65%, epochs 5-6 average 78%
+    assert line == ("MLP, recipe images (validation, alone): 65.00% at epochs 2-3, 78.00% at "
+                    "epochs 5-6 (+13.00 points)")
+    # the finals' budget must leave room for the window and lie before the end
+    results["designs"]["final_epochs"] = 6
+    assert patient_stage.budget_lines(results, window=2) == []
+    assert patient_stage.budget_lines({"patient": results["patient"]}) == []

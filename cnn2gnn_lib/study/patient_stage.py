@@ -31,6 +31,7 @@ from ..metrics import accuracy
 from ..students import Design
 from .inference import ANCHOR, BATCH, LABEL_WEIGHTS, MODES, label_vote as vote_mode
 from .lab import Lab
+from .names import teacher_label
 from .stages import StageLog
 from .formatting import difference_cells, pct
 from .protocol import compare
@@ -209,11 +210,13 @@ def gap_lines(results: dict[str, Any]) -> list[str]:
     gap = patient_gap(results)
     if gap is None:
         return []
-    arch = results["teachers"]["teacher"]["arch"]
+    arch = teacher_label(results["teachers"]["teacher"])
     lines = [f"Teacher ({arch}): {100 * gap['teacher']:.2f}%."]
     if gap["before"] is not None:
         b = gap["before"]
-        lines.append(f"Before (the design study's chosen designs, {b['n']} seeds): best "
+        epochs = results["designs"].get("final_epochs")
+        budget = f", {epochs} epochs" if epochs else ""
+        lines.append(f"Before (the design study's chosen designs, {b['n']} seeds{budget}): best "
                      f"{b['student']}, {b['mode']}, {pct(b)}%: "
                      f"{100 * gap['gap_before']:.2f} points below the teacher.")
     a = gap["after"]
@@ -225,6 +228,28 @@ def gap_lines(results: dict[str, Any]) -> list[str]:
         lines.append(f"The patient stage closes {100 * closed:+.2f} points of the gap; half "
                      f"the gap before would need {100 * gap['target']:.2f}%, which it "
                      f"{'reaches' if a['mean'] >= gap['target'] else 'does not reach'}.")
+    return lines
+
+
+def budget_lines(results: dict[str, Any], window: int = 5) -> list[str]:
+    """What the patient budget bought over the design study's finals, read off the curves of
+    :func:`patient_curves`: each curve's validation accuracy averaged over the ``window``
+    epochs that end at the finals' budget, against the same average over its last epochs (an
+    average, because one epoch's accuracy moves by tenths of a point). Empty without both."""
+    finals = results.get("designs", {}).get("final_epochs")
+    curves = patient_curves(results)
+    if not finals or not curves:
+        return []
+    lines = []
+    for name, (_, curve) in curves.items():
+        end = len(curve)
+        if finals >= end or finals < window:
+            continue
+        early = sum(curve[finals - window:finals]) / window
+        late = sum(curve[-window:]) / window
+        lines.append(f"{name}: {100 * early:.2f}% at epochs {finals - window + 1}-{finals}, "
+                     f"{100 * late:.2f}% at epochs {end - window + 1}-{end} "
+                     f"({100 * (late - early):+.2f} points)")
     return lines
 
 
@@ -253,7 +278,7 @@ def patient_tables(results: dict[str, Any]) -> list[str]:
               f"T = {patient['temperature']:g}; the label trick labels a share of "
               f"{patient['label_trick']:g} of each training batch. Seeds "
               f"{patient['seeds']}; validation after every epoch in an inductive protocol, "
-              f"test read once per run. Gap: against the teacher ({teacher['arch']}, "
+              f"test read once per run. Gap: against the teacher ({teacher_label(teacher)}, "
               f"{100 * reference:.2f}%).", "",
              "| student | design | protocol | test (%) | gap (points) | best epoch, seed 0 | "
              "training (min, all seeds) |", "|---|---|---|---|---|---|---|"]
@@ -274,6 +299,11 @@ def patient_tables(results: dict[str, Any]) -> list[str]:
         lines.append(f"| {row['name']} | {row['help']} | {row['student']} | "
                      f"{pct(row['gnn_test'])} | {pct(row['mlp_test'])} | "
                      f"{difference_cells(row['difference'])} |")
+    budget = budget_lines(results)
+    if budget:
+        lines += ["", "What the longer budget bought, seed 0 (validation accuracy averaged over "
+                  "five epochs: at the design study's final budget and at the end):", ""]
+        lines += [f"- {line}." for line in budget]
     gap = gap_lines(results)
     return lines + ["", "The gap to the teacher, before and after:", ""] + [
         f"- {line}" for line in gap] + [""]
