@@ -425,3 +425,22 @@ def test_budget_lines_average_the_curves_at_the_finals_budget_and_at_the_end():
     results["designs"]["final_epochs"] = 6
     assert patient_stage.budget_lines(results, window=2) == []
     assert patient_stage.budget_lines({"patient": results["patient"]}) == []
+
+
+def _comparison(name, mean, ci):
+    return {"name": name, "student": "GNN", "difference": {"mean": mean, "ci": ci}}
+
+
+@pytest.mark.parametrize("mean, ci, answer", [
+    (0.015, [0.002, 0.028], "Yes"),
+    (0.015, [-0.002, 0.032], "No"),    # a point and a half, but the interval holds zero
+    (0.006, [0.001, 0.011], "No"),     # above zero, but short of a point
+])
+def test_graph_verdict_needs_a_point_and_an_interval_above_zero(mean, ci, answer):
+    results = {"patient": {"comparisons": [_comparison("label trick", -0.02, [-0.03, -0.01]),
+                                           _comparison("alone", mean, ci)]}}
+    verdict = patient_stage.graph_verdict(results)
+    assert verdict.startswith("Does the graph earn at least 1 point")
+    assert f"? {answer}: its best comparison, \"alone\" (GNN)" in verdict
+    assert f"is {100 * mean:+.2f} points" in verdict
+    assert patient_stage.graph_verdict({"patient": {"comparisons": []}}) is None

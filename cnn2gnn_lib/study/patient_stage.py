@@ -231,6 +231,23 @@ def gap_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def graph_verdict(results: dict[str, Any], bar: float = 0.01) -> str | None:
+    """Whether the graph earns its place in the patient stage: at least ``bar`` (1 point) over
+    the MLP in some paired comparison, with the whole 95% interval above zero. Names the best
+    comparison either way; ``None`` without comparisons."""
+    rows = results.get("patient", {}).get("comparisons", [])
+    if not rows:
+        return None
+    best = max(rows, key=lambda row: row["difference"]["mean"])
+    diff = best["difference"]
+    earns = diff["mean"] >= bar and diff["ci"] is not None and diff["ci"][0] > 0
+    interval = ("no interval" if diff["ci"] is None else
+                f"95% interval [{100 * diff['ci'][0]:+.2f}, {100 * diff['ci'][1]:+.2f}]")
+    return (f"Does the graph earn at least {100 * bar:g} point over the MLP, with its interval "
+            f"above zero? {'Yes' if earns else 'No'}: its best comparison, \"{best['name']}\" "
+            f"({best['student']}), is {100 * diff['mean']:+.2f} points, {interval}.")
+
+
 def budget_lines(results: dict[str, Any], window: int = 5) -> list[str]:
     """What the patient budget bought over the design study's finals, read off the curves of
     :func:`patient_curves`: each curve's validation accuracy averaged over the ``window``
@@ -299,6 +316,7 @@ def patient_tables(results: dict[str, Any]) -> list[str]:
         lines.append(f"| {row['name']} | {row['help']} | {row['student']} | "
                      f"{pct(row['gnn_test'])} | {pct(row['mlp_test'])} | "
                      f"{difference_cells(row['difference'])} |")
+    lines += ["", graph_verdict(results)]
     budget = budget_lines(results)
     if budget:
         lines += ["", "What the longer budget bought, seed 0 (validation accuracy averaged over "
