@@ -368,3 +368,27 @@ def plot_protocols(protocols: dict, references: dict[str, float] | None = None,
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_gap(gap: dict, title: str | None = None):
+    """The gap to the teacher before and after patient distillation on one accuracy axis
+    (``gap`` from :func:`cnn2gnn_lib.study.patient_stage.patient_gap`): each best honest
+    student as its mean over seeds with a bar of one standard deviation, the teacher as a
+    dashed line and half the gap before (the target) as a dotted one."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    rows = [(name, gap[name]) for name in ("before", "after") if gap.get(name)]
+    for y, (name, stats) in enumerate(rows):
+        ax.errorbar(100 * stats["mean"], y, xerr=100 * stats["std"], fmt="o", capsize=4)
+        ax.annotate(f"{100 * (gap['teacher'] - stats['mean']):.2f} points below",
+                    (100 * stats["mean"], y), xytext=(8, 6), textcoords="offset points")
+    ax.axvline(100 * gap["teacher"], ls="--", color="k", label="teacher")
+    if "target" in gap:
+        ax.axvline(100 * gap["target"], ls=":", color="tab:red", label="half the gap before")
+    ax.set(yticks=range(len(rows)), ylim=(-0.6, len(rows) - 0.4),
+           xlabel="test accuracy (%): mean over seeds, bar of one standard deviation",
+           yticklabels=[f"{name}\n{stats['student']}\n{stats['mode']}" for name, stats in rows],
+           title=title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2)  # below: room for x
+    fig.tight_layout()
+    return fig

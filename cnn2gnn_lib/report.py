@@ -21,7 +21,7 @@ from .study.names import (GNN_ANCHOR_MODEL, GNN_COMPACT_ANCHOR_MODEL, STUDENT_NA
 from .study.formatting import batch_protocol, millions as _millions, number as _number
 from .study.formatting import pct as _pct, percent as _percent
 from .study.design_tables import design_tables
-from .study.patient_stage import patient_curves, patient_tables
+from .study.patient_stage import patient_curves, patient_gap, patient_tables
 
 # where an editable install (a clone of the book's repository) keeps the committed results
 REPOSITORY_RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -291,6 +291,10 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
     if results.get("patient"):
         found["patient_curves.png"] = plot_learning_curves(
             patient_curves(results), title="patient distillation: validation accuracy, seed 0")
+        from .plotting import plot_gap
+
+        found["patient_gap.png"] = plot_gap(
+            patient_gap(results), title="the gap to the teacher, before and after (test)")
     if "designs" in results:
         from .plotting import BEST_MODE, plot_designs, plot_per_class
 

@@ -121,3 +121,23 @@ def test_design_figure_names_each_design_best_mode_as_the_table_does():
     best_bars = ax.containers[1]
     assert [round(bar.get_width(), 4) for bar in best_bars] == \
         [round(100 * best_mode(r)[1], 4) for r in records]
+
+
+def test_gap_figure_places_students_teacher_and_target_where_the_numbers_say():
+    gap = {"teacher": 0.94, "target": 0.915,
+           "before": {"student": "hidden-graph (GNN)", "mode": "anchor", "mean": 0.89,
+                      "std": 0.002},
+           "after": {"student": "GNN", "mode": "anchor+labels:0.25", "mean": 0.893,
+                     "std": 0.001}}
+    ax = plotting.plot_gap(gap).axes[0]
+    lines = {line.get_label(): line.get_xdata()[0] for line in ax.get_lines()
+             if line.get_label() in ("teacher", "half the gap before")}
+    assert lines == {"teacher": pytest.approx(94.0), "half the gap before": pytest.approx(91.5)}
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0].startswith("before") and labels[1].startswith("after\nGNN")
+    notes = sorted(t.get_text() for t in ax.texts)
+    assert notes == ["4.70 points below", "5.00 points below"]
+    # a study without a design stage has no "before": one row, no target
+    ax = plotting.plot_gap({"teacher": 0.94, "after": gap["after"]}).axes[0]
+    assert len(ax.get_yticklabels()) == 1
+    assert "half the gap before" not in [line.get_label() for line in ax.get_lines()]
