@@ -198,7 +198,11 @@ def markdown(results: dict[str, Any]) -> str:
     if "protocols" in results:
         lines += protocol_tables(results)
     lines += patient_tables(results)
-    lines += ["", "## Wall time per stage", "", stage_table(results)]
+    lines += ["", "## Wall time per stage", "",
+              "The wall time of each stage in the run that recorded it. A stage that found its "
+              "checkpoints already trained (by an interrupted run, or by another stage with the "
+              "same settings) loaded them, and its time is the load; the training columns of "
+              "the tables above give training times.", "", stage_table(results)]
     return "\n".join(lines) + "\n"
 
 
