@@ -389,6 +389,11 @@ def test_patient_gap_compares_honest_students_before_and_after():
     assert lines[0] == "Teacher (resnet20): 94.00%."
     results["teachers"]["teacher"]["metrics"]["test_time_flip"] = True
     assert patient_stage.gap_lines(results)[0] == "Teacher (resnet20, flip-averaged): 94.00%."
+    # each side names its budget when the record holds it
+    results["designs"]["final_epochs"], results["patient"]["epochs"] = 30, 60
+    before, after = patient_stage.gap_lines(results)[1:3]
+    assert before.startswith("Before (the design study's chosen designs, 5 seeds, 30 epochs)")
+    assert after.startswith("After (patient distillation, 5 seeds, 60 epochs)")
     assert patient_stage.patient_gap({"teachers": {}}) is None
 
 

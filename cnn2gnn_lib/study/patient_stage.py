@@ -220,7 +220,9 @@ def gap_lines(results: dict[str, Any]) -> list[str]:
                      f"{b['student']}, {b['mode']}, {pct(b)}%: "
                      f"{100 * gap['gap_before']:.2f} points below the teacher.")
     a = gap["after"]
-    lines.append(f"After (patient distillation, {a['n']} seeds): best {a['student']}, "
+    epochs = results["patient"].get("epochs")
+    budget = f", {epochs} epochs" if epochs else ""
+    lines.append(f"After (patient distillation, {a['n']} seeds{budget}): best {a['student']}, "
                  f"{a['mode']}, {pct(a)}%: {100 * gap['gap_after']:.2f} points below the "
                  "teacher.")
     if gap["before"] is not None:
