@@ -22,12 +22,18 @@ def pct(stats: dict[str, float] | None) -> str:
     return f"{100 * stats['mean']:.2f}"
 
 
+def interval(difference: dict[str, Any]) -> str:
+    """A paired difference's 95% interval in points (``[-0.30, +1.00]``), ``-`` without one."""
+    if difference["ci"] is None:
+        return "-"
+    low, high = difference["ci"]
+    return f"[{100 * low:+.2f}, {100 * high:+.2f}]"
+
+
 def difference_cells(difference: dict[str, Any]) -> str:
     """A paired difference (:func:`~cnn2gnn_lib.study.stats.paired_difference`) as three table
     cells: the mean in points, its 95% interval, the verdict."""
-    interval = ("-" if difference["ci"] is None
-                else f"[{100 * difference['ci'][0]:+.2f}, {100 * difference['ci'][1]:+.2f}]")
-    return f"{100 * difference['mean']:+.2f} | {interval} | {difference['verdict']}"
+    return f"{100 * difference['mean']:+.2f} | {interval(difference)} | {difference['verdict']}"
 
 
 def number(value: float | None, digits: int = 0) -> str:

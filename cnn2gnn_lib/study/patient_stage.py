@@ -33,7 +33,7 @@ from .inference import ANCHOR, BATCH, LABEL_WEIGHTS, MODES, label_vote as vote_m
 from .lab import Lab
 from .names import teacher_label
 from .stages import StageLog
-from .formatting import difference_cells, pct
+from .formatting import difference_cells, interval, pct
 from .protocol import compare
 from .stats import mean_std
 
@@ -205,6 +205,11 @@ def patient_gap(results: dict[str, Any]) -> dict[str, Any] | None:
     return gap
 
 
+def _epochs(epochs: int | None) -> str:
+    """A budget as a parenthesis continues it (``, 60 epochs``), nothing when unrecorded."""
+    return f", {epochs} epochs" if epochs else ""
+
+
 def gap_lines(results: dict[str, Any]) -> list[str]:
     """:func:`patient_gap` in words, one line each for before and after."""
     gap = patient_gap(results)
@@ -214,14 +219,12 @@ def gap_lines(results: dict[str, Any]) -> list[str]:
     lines = [f"Teacher ({arch}): {100 * gap['teacher']:.2f}%."]
     if gap["before"] is not None:
         b = gap["before"]
-        epochs = results["designs"].get("final_epochs")
-        budget = f", {epochs} epochs" if epochs else ""
+        budget = _epochs(results["designs"].get("final_epochs"))
         lines.append(f"Before (the design study's chosen designs, {b['n']} seeds{budget}): best "
                      f"{b['student']}, {b['mode']}, {pct(b)}%: "
                      f"{100 * gap['gap_before']:.2f} points below the teacher.")
     a = gap["after"]
-    epochs = results["patient"].get("epochs")
-    budget = f", {epochs} epochs" if epochs else ""
+    budget = _epochs(results["patient"].get("epochs"))
     lines.append(f"After (patient distillation, {a['n']} seeds{budget}): best {a['student']}, "
                  f"{a['mode']}, {pct(a)}%: {100 * gap['gap_after']:.2f} points below the "
                  "teacher.")
@@ -243,11 +246,10 @@ def graph_verdict(results: dict[str, Any], bar: float = 0.01) -> str | None:
     best = max(rows, key=lambda row: row["difference"]["mean"])
     diff = best["difference"]
     earns = diff["mean"] >= bar and diff["ci"] is not None and diff["ci"][0] > 0
-    interval = ("no interval" if diff["ci"] is None else
-                f"95% interval [{100 * diff['ci'][0]:+.2f}, {100 * diff['ci'][1]:+.2f}]")
+    spread = "no interval" if diff["ci"] is None else f"95% interval {interval(diff)}"
     return (f"Does the graph earn at least {100 * bar:g} point over the MLP, with its interval "
             f"above zero? {'Yes' if earns else 'No'}: its best comparison, \"{best['name']}\" "
-            f"({best['student']}), is {100 * diff['mean']:+.2f} points, {interval}.")
+            f"({best['student']}), is {100 * diff['mean']:+.2f} points, {spread}.")
 
 
 def budget_lines(results: dict[str, Any], window: int = 5) -> list[str]:
